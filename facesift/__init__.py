@@ -1,0 +1,94 @@
+"""facesift: offline face detection, embedding, verification and identification.
+
+The public API is a few verbs returning typed results::
+
+    import facesift
+    faces = facesift.detect("group.jpg")                 # list[DetectedFace]
+    vectors = facesift.represent("me.jpg")               # list[FaceEmbedding]
+    result = facesift.verify("me.jpg", "profile.png")    # Verification
+"""
+
+from __future__ import annotations
+
+from facesift.errors import (
+    EmptyImageError,
+    FacesiftError,
+    ImageError,
+    ImageTooLargeError,
+    ModelError,
+    ModelNotInstalledError,
+    NoFaceError,
+    NotAnImageError,
+    TruncatedImageError,
+    UnknownBackendError,
+    UnsupportedImageError,
+)
+from facesift.image import ImageInput, load_image
+from facesift.pipeline import Pipeline, get_pipeline
+from facesift.results import DetectedFace, Face, FaceEmbedding, FaceQuality, ImageFaces, Verification
+from facesift.verification import cosine_similarity, verify_images
+
+__version__ = "0.1.0"
+
+
+def detect(image: ImageInput, *, detector: str = "yunet", policy: str = "all") -> list[DetectedFace]:
+    """Every face in ``image`` (or the one ``policy`` picks: ``largest``/``central``) with its quality."""
+    return get_pipeline(detector=detector).detect(image, policy=policy)
+
+
+def represent(
+    image: ImageInput, *, model: str = "sface", detector: str = "yunet", policy: str = "all"
+) -> list[FaceEmbedding]:
+    """Embeddings of the faces in ``image``; an image with no face gives an empty list."""
+    return get_pipeline(detector=detector, embedder=model).represent(image, policy=policy)
+
+
+def verify(
+    image_a: ImageInput,
+    image_b: ImageInput,
+    *,
+    model: str = "sface",
+    detector: str = "yunet",
+    threshold: float | None = None,
+    false_match_rate: float | None = None,
+    policy: str = "largest",
+) -> Verification:
+    """Is the face in ``image_a`` the same person as the face in ``image_b``?
+
+    The default threshold is the model card's calibrated one for its default false-match rate; pass
+    ``false_match_rate`` for another calibrated operating point, or ``threshold`` to fix it yourself.
+    Raises :class:`NoFaceError` when either image has no face.
+    """
+    pipeline = get_pipeline(detector=detector, embedder=model)
+    return verify_images(
+        pipeline, image_a, image_b, threshold=threshold, false_match_rate=false_match_rate, policy=policy
+    )
+
+
+__all__ = [
+    "DetectedFace",
+    "EmptyImageError",
+    "Face",
+    "FaceEmbedding",
+    "FaceQuality",
+    "FacesiftError",
+    "ImageError",
+    "ImageFaces",
+    "ImageInput",
+    "ImageTooLargeError",
+    "ModelError",
+    "ModelNotInstalledError",
+    "NoFaceError",
+    "NotAnImageError",
+    "Pipeline",
+    "TruncatedImageError",
+    "UnknownBackendError",
+    "UnsupportedImageError",
+    "Verification",
+    "cosine_similarity",
+    "detect",
+    "get_pipeline",
+    "load_image",
+    "represent",
+    "verify",
+]

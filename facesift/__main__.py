@@ -1,0 +1,3 @@
+from facesift.cli import main
+
+main()

@@ -1,0 +1,119 @@
+"""The contract every face detector backend meets, and the registry that finds them by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from facesift.errors import UnknownBackendError
+from facesift.results import Face
+
+#: Raw detector output in the coordinates of the image it was given:
+#: boxes (N, 4) as x1, y1, x2, y2; landmarks (N, 5, 2); scores (N,).
+RawDetections = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class Detector(ABC):
+    """Finds faces. Subclasses implement ``_detect`` on an RGB image no larger than ``max_side``.
+
+    The base class resizes large photos for speed and maps coordinates back, retries small images with a
+    border (detectors miss faces that fill the whole frame), and filters by score and size.
+    """
+
+    name: str = ""
+
+    def __init__(
+        self,
+        *,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        min_face_size: float = 0.0,
+        max_side: int = 640,
+    ) -> None:
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+        if max_side < 32:
+            raise ValueError(f"max_side must be at least 32 pixels, got {max_side}")
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.min_face_size = min_face_size
+        self.max_side = max_side
+
+    @abstractmethod
+    def _detect(self, image: np.ndarray) -> RawDetections:
+        """Detect on an RGB uint8 image; return boxes, landmarks and scores above ``score_threshold``."""
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """All faces in an RGB uint8 image, best score first."""
+        height, width = image.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        work = image if scale == 1.0 else cv2.resize(
+            image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
+        boxes, landmarks, scores = self._detect(np.ascontiguousarray(work))
+        pad = self._padding(work.shape[:2]) if len(scores) == 0 else 0
+        if pad:  # detectors miss faces that fill the whole frame: try again with a border
+            padded = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            boxes, landmarks, scores = self._detect(padded)
+        boxes = (np.asarray(boxes, dtype=np.float64).reshape(-1, 4) - pad) / scale
+        landmarks = (np.asarray(landmarks, dtype=np.float64).reshape(-1, 5, 2) - pad) / scale
+        faces = []
+        for box, points, score in zip(boxes, landmarks, scores):
+            box = np.clip(box, [0, 0, 0, 0], [width, height, width, height])
+            face = Face(
+                box=tuple(float(v) for v in box),
+                landmarks=tuple((float(x), float(y)) for x, y in points),
+                score=float(score),
+                detector=self.name,
+            )
+            if face.width <= 1 or face.height <= 1 or min(face.width, face.height) < self.min_face_size:
+                continue
+            faces.append(face)
+        faces.sort(key=lambda f: f.score, reverse=True)
+        return faces
+
+    @staticmethod
+    def _padding(shape: tuple[int, int]) -> int:
+        """Border for the second try on small images, where a face often fills the frame."""
+        return int(round(0.25 * max(shape))) if max(shape) <= 400 else 0
+
+
+DetectorFactory = Callable[..., Detector]
+_DETECTORS: dict[str, DetectorFactory] = {}
+
+
+def register_detector(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
+    """Class decorator: make a detector backend available under ``name``."""
+
+    def decorate(factory: DetectorFactory) -> DetectorFactory:
+        _DETECTORS[name] = factory
+        return factory
+
+    return decorate
+
+
+def available_detectors() -> list[str]:
+    return sorted(_DETECTORS)
+
+
+def create_detector(name: str, **options) -> Detector:
+    """A new detector instance of the backend called ``name``."""
+    try:
+        factory = _DETECTORS[name]
+    except KeyError:
+        raise UnknownBackendError(
+            f"Unknown detector {name!r}; available: {', '.join(available_detectors())}"
+        ) from None
+    return factory(**options)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices kept by non-maximum suppression (OpenCV's, which takes x, y, w, h boxes)."""
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=int)
+    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, threshold)
+    return np.asarray(keep, dtype=int).reshape(-1)

@@ -1,0 +1,50 @@
+"""Typed errors: every failure a caller can act on has its own class and a message that says what to do."""
+
+from __future__ import annotations
+
+
+class FacesiftError(Exception):
+    """Base class of every error facesift raises on purpose."""
+
+
+class ImageError(FacesiftError, ValueError):
+    """The input could not be turned into an image."""
+
+
+class NotAnImageError(ImageError):
+    """The bytes are not in any image format we can decode."""
+
+
+class TruncatedImageError(ImageError):
+    """The file starts like an image but its data ends early."""
+
+
+class EmptyImageError(ImageError):
+    """Zero bytes, or an image with zero width or height."""
+
+
+class ImageTooLargeError(ImageError):
+    """More pixels than the configured limit (guards against decompression bombs)."""
+
+
+class UnsupportedImageError(ImageError):
+    """A decodable image whose pixel mode or array layout we do not handle."""
+
+
+class ModelError(FacesiftError, RuntimeError):
+    """A model's weight file is missing, corrupt or could not be prepared."""
+
+
+class ModelNotInstalledError(ModelError):
+    """The package that carries a model's weight file is not installed."""
+
+
+class UnknownBackendError(FacesiftError, KeyError):
+    """A detector or embedder name that no registered backend answers to."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; ours should read as a sentence
+        return str(self.args[0]) if self.args else ""
+
+
+class NoFaceError(FacesiftError):
+    """No face was found where one was required."""

@@ -1,0 +1,106 @@
+"""Graph surgery that makes packaged ONNX files run well in onnxruntime.
+
+Some packaged files list their weights as graph inputs (onnxruntime then refuses or slows them) and keep
+weights int8 with a DequantizeLinear per layer (each inference dequantises again). Folding those constants
+to fp32 gives identical embeddings in about half the time (see MODELS.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+
+def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Evaluate every node whose inputs are all constants and store its outputs as initializers."""
+    graph = model.graph
+    constants: dict[str, np.ndarray] = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    kept_nodes = []
+    for node in graph.node:
+        inputs = [name for name in node.input if name]
+        if all(name in constants for name in inputs):
+            outputs = _run_node(node, {name: constants[name] for name in inputs}, model.opset_import)
+            constants.update(zip(node.output, outputs))
+        else:
+            kept_nodes.append(node)
+    used = {name for node in kept_nodes for name in node.input} | {out.name for out in graph.output}
+    del graph.node[:]
+    graph.node.extend(kept_nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(
+        numpy_helper.from_array(np.asarray(value), name) for name, value in constants.items() if name in used
+    )
+    return model
+
+
+def drop_stray_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Remove graph inputs that are initializers, node outputs or unused: only real inputs remain."""
+    graph = model.graph
+    initializers = {init.name for init in graph.initializer}
+    produced = {out for node in graph.node for out in node.output}
+    consumed = {name for node in graph.node for name in node.input}
+    real = [inp for inp in graph.input if inp.name not in initializers | produced and inp.name in consumed]
+    del graph.input[:]
+    graph.input.extend(real)
+    return model
+
+
+def make_batch_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Let the first dimension of every input and output vary, so many faces go through in one call."""
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = "batch"
+    del model.graph.value_info[:]  # stale fixed shapes would contradict the dynamic batch
+    return model
+
+
+def _run_node(node: onnx.NodeProto, feeds: dict[str, np.ndarray], opsets) -> list[np.ndarray]:
+    graph = onnx.helper.make_graph(
+        [node],
+        "fold",
+        [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in feeds],
+        [onnx.helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in node.output],
+    )
+    single = onnx.helper.make_model(graph, opset_imports=list(opsets))
+    return ReferenceEvaluator(single).run(None, feeds)
+
+
+def decompose_prelu(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Rewrite each PRelu with constant slopes ``a`` as ``(1 - a) * Relu(x) + a * x``.
+
+    Same function (differences ~1e-6), but onnxruntime fuses the Relu into the convolution before it and
+    keeps its blocked memory layout; its PRelu kernel breaks both and was 60 % of SFace's run time.
+    """
+    graph = model.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    nodes, added = [], []
+    for node in graph.node:
+        if node.op_type != "PRelu" or node.input[1] not in constants:
+            nodes.append(node)
+            continue
+        x, slope_name = node.input
+        (y,) = node.output
+        slope = constants[slope_name].astype(np.float32)
+        if slope.ndim == 3:  # (C, 1, 1) broadcast over NCHW
+            slope = slope[None]
+        added += [
+            numpy_helper.from_array((1.0 - slope).astype(np.float32), f"{y}__keep"),
+            numpy_helper.from_array(slope, f"{y}__slope"),
+        ]
+        nodes += [
+            onnx.helper.make_node("Relu", [x], [f"{y}__relu"]),
+            onnx.helper.make_node("Mul", [f"{y}__relu", f"{y}__keep"], [f"{y}__positive"]),
+            onnx.helper.make_node("Mul", [x, f"{y}__slope"], [f"{y}__linear"]),
+            onnx.helper.make_node("Add", [f"{y}__positive", f"{y}__linear"], [y]),
+        ]
+    used = {name for node in nodes for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(kept + added)
+    return model

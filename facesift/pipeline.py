@@ -1,0 +1,204 @@
+"""image -> faces -> aligned crops -> quality -> embeddings, batched, with models loaded once per process.
+
+Decoding, detection and alignment of many images run in a small thread pool (OpenCV, Pillow and
+onnxruntime release the GIL) while crops are embedded in batches, so the cores stay busy.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable, Literal, Sequence
+
+import numpy as np
+
+from facesift.detection import create_detector
+from facesift.errors import FacesiftError, NoFaceError
+from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
+from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
+from facesift.recognition import create_embedder
+from facesift.results import DetectedFace, Face, FaceEmbedding, ImageFaces
+
+FacePolicy = Literal["largest", "central", "all"]
+FACE_POLICIES: tuple[str, ...] = ("largest", "central", "all")
+
+
+@dataclass
+class _Analysed:
+    """One image after detection and alignment, before embedding."""
+
+    image_size: tuple[int, int]
+    detected: list[DetectedFace]
+    crops: list[np.ndarray]
+
+
+def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]) -> list[Face]:
+    """Which faces of a photo to use: the largest, the one nearest the centre, or all of them."""
+    if policy not in FACE_POLICIES:
+        raise ValueError(f"Unknown face policy {policy!r}; choose one of {', '.join(FACE_POLICIES)}")
+    if policy == "all" or not faces:
+        return list(faces)
+    if policy == "largest":
+        return [max(faces, key=lambda f: f.area)]
+    width, height = image_size
+    diagonal = float(np.hypot(width, height)) or 1.0
+
+    def off_centre(face: Face) -> float:
+        cx, cy = face.center
+        return float(np.hypot(cx - width / 2, cy - height / 2)) / diagonal - 1e-6 * face.area
+
+    return [min(faces, key=off_centre)]
+
+
+class Pipeline:
+    """A detector and an embedder, loaded once, shared safely between threads."""
+
+    def __init__(
+        self,
+        detector: str = "yunet",
+        embedder: str = "sface",
+        *,
+        detector_options: dict | None = None,
+        embedder_options: dict | None = None,
+        quality_policy: QualityPolicy = DEFAULT_POLICY,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        workers: int | None = None,
+    ) -> None:
+        self.detector = create_detector(detector, **(detector_options or {}))
+        self.embedder = create_embedder(embedder, **(embedder_options or {}))
+        self.quality_policy = quality_policy
+        self.max_pixels = max_pixels
+        self.workers = workers or max(2, min(4, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="facesift")
+
+    @property
+    def model(self) -> str:
+        return self.embedder.name
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # --- single images -------------------------------------------------------------------------------
+    def detect(self, image: ImageInput, *, policy: str = "all") -> list[DetectedFace]:
+        """Faces in one image with their quality, best detection first."""
+        return self._analyse(image, policy).detected
+
+    def represent(self, image: ImageInput, *, policy: str = "all") -> list[FaceEmbedding]:
+        """Embeddings of the faces in one image (``policy`` picks which faces)."""
+        analysed = self._analyse(image, policy)
+        return self._embed(analysed)
+
+    # --- many images ---------------------------------------------------------------------------------
+    def represent_batch(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        policy: str = "largest",
+        on_error: Literal["raise", "record"] = "record",
+        progress: Callable[[int], None] | None = None,
+    ) -> list[ImageFaces]:
+        """Embeddings for many images, in input order.
+
+        With ``on_error="record"`` an image that fails (unreadable, too large...) gets an ``ImageFaces``
+        with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised.
+        """
+        select_faces([], policy, (0, 0))  # validate the policy before any work
+        results: list[ImageFaces] = []
+        pending_crops: list[np.ndarray] = []
+        pending: list[tuple[int, str, _Analysed]] = []
+        window: deque[tuple[int, str, Future]] = deque()
+        window_size = 4 * self.workers
+        iterator = enumerate(images)
+
+        def flush() -> None:
+            vectors = self.embedder.embed(pending_crops) if pending_crops else np.zeros((0, 0))
+            offset = 0
+            for index, source, analysed in pending:
+                count = len(analysed.crops)
+                results.append(self._image_faces(index, source, analysed, vectors[offset : offset + count]))
+                offset += count
+            pending.clear()
+            pending_crops.clear()
+
+        def submit_next() -> bool:
+            try:
+                index, image = next(iterator)
+            except StopIteration:
+                return False
+            window.append((index, _describe(image, index), self._pool.submit(self._analyse, image, policy)))
+            return True
+
+        while len(window) < window_size and submit_next():
+            pass
+        while window:
+            index, source, future = window.popleft()
+            submit_next()
+            try:
+                analysed = future.result()
+            except (FacesiftError, OSError, ValueError) as exc:
+                if on_error == "raise":
+                    raise
+                flush()
+                results.append(ImageFaces(index, source, (), None, str(exc), type(exc).__name__))
+            else:
+                pending.append((index, source, analysed))
+                pending_crops.extend(analysed.crops)
+                if len(pending_crops) >= self.embedder.max_batch:
+                    flush()
+            if progress is not None:
+                progress(1)
+        flush()
+        results.sort(key=lambda item: item.index)
+        return results
+
+    # --- internals -----------------------------------------------------------------------------------
+    def _analyse(self, image: ImageInput, policy: str) -> _Analysed:
+        pixels = load_image(image, max_pixels=self.max_pixels)
+        height, width = pixels.shape[:2]
+        faces = select_faces(self.detector.detect(pixels), policy, (width, height))
+        crops = [self.embedder.align(pixels, face) for face in faces]
+        detected = [DetectedFace(face, assess(face, crop, self.quality_policy)) for face, crop in zip(faces, crops)]
+        return _Analysed((width, height), detected, crops)
+
+    def _embed(self, analysed: _Analysed) -> list[FaceEmbedding]:
+        vectors = self.embedder.embed(analysed.crops)
+        return [
+            FaceEmbedding(item.face, item.quality, vector, self.model)
+            for item, vector in zip(analysed.detected, vectors)
+        ]
+
+    def _image_faces(self, index: int, source: str, analysed: _Analysed, vectors: np.ndarray) -> ImageFaces:
+        faces = tuple(
+            FaceEmbedding(item.face, item.quality, vector, self.model)
+            for item, vector in zip(analysed.detected, vectors)
+        )
+        return ImageFaces(index, source, faces, analysed.image_size)
+
+    def one_face(self, image: ImageInput, *, policy: str = "largest", label: str = "image") -> FaceEmbedding:
+        """The single face to use from ``image``, or :class:`NoFaceError` naming ``label``."""
+        faces = self.represent(image, policy=policy if policy != "all" else "largest")
+        if not faces:
+            raise NoFaceError(f"No face was found in {label}")
+        return faces[0]
+
+
+def _describe(image: ImageInput, index: int) -> str:
+    if isinstance(image, (str, os.PathLike)):
+        return str(image)
+    return f"<input {index}>"
+
+
+_PIPELINES: dict[tuple[str, str], Pipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def get_pipeline(detector: str = "yunet", embedder: str = "sface") -> Pipeline:
+    """The process-wide shared pipeline for this detector and embedder (created on first use)."""
+    key = (detector, embedder)
+    with _PIPELINES_LOCK:
+        if key not in _PIPELINES:
+            _PIPELINES[key] = Pipeline(detector, embedder)
+        return _PIPELINES[key]

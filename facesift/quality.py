@@ -1,0 +1,124 @@
+"""Face quality from what we can measure without a learned model.
+
+Size, detector confidence, sharpness, head pose from the five landmarks, brightness and contrast. Each
+failed check adds a reason, so enrolment can refuse a poor face and say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from facesift.results import Face, FaceQuality
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """Limits below which a face is not acceptable for enrolment. Defaults suit a profile photo."""
+
+    min_eye_distance: float = 12.0
+    min_detector_score: float = 0.7
+    min_sharpness: float = 50.0
+    max_abs_yaw: float = 45.0
+    max_abs_pitch: float = 35.0
+    max_abs_roll: float = 25.0  # YuNet landmarks understate roll: a 50-degree tilt measures about 29
+    min_brightness: float = 40.0
+    max_brightness: float = 220.0
+    min_contrast: float = 15.0
+
+
+DEFAULT_POLICY = QualityPolicy()
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Rough yaw, pitch and roll in degrees from five landmarks (0, 0, 0 is a frontal face).
+
+    Yaw from the nose's sideways offset from the eye-mouth midline, pitch from where the nose sits between
+    the eye line and the mouth line (about 0.45 of the way down on a frontal face), roll from the eye line.
+    """
+    right_eye, left_eye, nose, right_mouth, left_mouth = np.asarray(landmarks, dtype=np.float64)
+    eye_vector = left_eye - right_eye
+    roll = float(np.degrees(np.arctan2(eye_vector[1], eye_vector[0])))
+    eye_distance = float(np.hypot(*eye_vector)) or 1.0
+    axis = eye_vector / eye_distance
+    normal = np.array([-axis[1], axis[0]])
+    eye_mid, mouth_mid = (right_eye + left_eye) / 2, (right_mouth + left_mouth) / 2
+    midline = (eye_mid + mouth_mid) / 2
+    sideways = float(np.dot(nose - midline, axis)) / eye_distance
+    yaw = float(np.degrees(np.arcsin(np.clip(sideways * 2.0, -1.0, 1.0))))
+    face_height = float(np.dot(mouth_mid - eye_mid, normal)) or 1.0
+    down = float(np.dot(nose - eye_mid, normal)) / face_height
+    pitch = float(np.degrees(np.arcsin(np.clip((down - 0.45) * 2.5, -1.0, 1.0))))
+    return yaw, pitch, roll
+
+
+def sharpness(gray_crop: np.ndarray) -> float:
+    """Variance of the Laplacian over the central face region of an aligned crop: low means blurred."""
+    height, width = gray_crop.shape[:2]
+    center = gray_crop[height // 4 : height - height // 8, width // 6 : width - width // 6]
+    return float(cv2.Laplacian(center, cv2.CV_64F).var())
+
+
+def assess(face: Face, aligned_crop: np.ndarray, policy: QualityPolicy = DEFAULT_POLICY) -> FaceQuality:
+    """Measure a face and judge it against ``policy``; ``aligned_crop`` is its RGB aligned crop."""
+    gray = cv2.cvtColor(aligned_crop, cv2.COLOR_RGB2GRAY)
+    yaw, pitch, roll = head_pose(face.landmarks_array())
+    inner = gray[gray.shape[0] // 4 : -gray.shape[0] // 8, gray.shape[1] // 6 : -gray.shape[1] // 6]
+    measured = {
+        "eye_distance": face.eye_distance,
+        "sharpness": sharpness(gray),
+        "brightness": float(inner.mean()),
+        "contrast": float(inner.std()),
+    }
+    reasons = []
+    if measured["eye_distance"] < policy.min_eye_distance:
+        reasons.append(f"face too small: eyes {measured['eye_distance']:.0f} px apart (< {policy.min_eye_distance:.0f})")
+    if face.score < policy.min_detector_score:
+        reasons.append(f"uncertain detection: score {face.score:.2f} (< {policy.min_detector_score:.2f})")
+    if measured["sharpness"] < policy.min_sharpness:
+        reasons.append(f"blurred: sharpness {measured['sharpness']:.0f} (< {policy.min_sharpness:.0f})")
+    for label, angle, limit in (
+        ("turned sideways", yaw, policy.max_abs_yaw),
+        ("tilted up or down", pitch, policy.max_abs_pitch),
+        ("head tilted", roll, policy.max_abs_roll),
+    ):
+        if abs(angle) > limit:
+            reasons.append(f"{label}: {angle:+.0f} degrees (limit {limit:.0f})")
+    if measured["brightness"] < policy.min_brightness:
+        reasons.append(f"too dark: brightness {measured['brightness']:.0f} (< {policy.min_brightness:.0f})")
+    if measured["brightness"] > policy.max_brightness:
+        reasons.append(f"overexposed: brightness {measured['brightness']:.0f} (> {policy.max_brightness:.0f})")
+    if measured["contrast"] < policy.min_contrast:
+        reasons.append(f"low contrast: {measured['contrast']:.0f} (< {policy.min_contrast:.0f})")
+    score = _score(face, measured, yaw, pitch, policy)
+    return FaceQuality(
+        score=score,
+        acceptable=not reasons,
+        reasons=tuple(reasons),
+        face_size=float(min(face.width, face.height)),
+        eye_distance=measured["eye_distance"],
+        detector_score=face.score,
+        sharpness=measured["sharpness"],
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        brightness=measured["brightness"],
+        contrast=measured["contrast"],
+    )
+
+
+def _score(face: Face, measured: dict[str, float], yaw: float, pitch: float, policy: QualityPolicy) -> float:
+    """A single number in [0, 1]: the product of soft per-factor scores, each 0.5 at its policy limit."""
+
+    def soft(value: float, limit: float) -> float:
+        return float(value / (value + limit)) if value > 0 else 0.0
+
+    size = soft(measured["eye_distance"], policy.min_eye_distance)
+    sharp = soft(measured["sharpness"], policy.min_sharpness)
+    pose = float(np.cos(np.radians(min(abs(yaw), 89.0))) * np.cos(np.radians(min(abs(pitch), 89.0))))
+    exposure = 1.0 - min(1.0, abs(measured["brightness"] - 128.0) / 160.0)
+    # rescale so that a large, sharp, frontal, well-exposed face scores close to 1
+    raw = (2 * size) ** 0.5 * (2 * sharp) ** 0.5 * pose * exposure * face.score
+    return float(np.clip(raw / 1.3, 0.0, 1.0))

@@ -1,0 +1,169 @@
+"""The contract every embedder backend meets, its model card, and the registry that finds it by name."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from facesift.alignment import align_face
+from facesift.errors import UnknownBackendError
+from facesift.results import Face
+
+_PACKAGED_CARDS = Path(__file__).with_name("cards")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a user needs to trust an embedder: what it is, its licence, and calibrated operating points.
+
+    ``thresholds`` maps a false-match rate (the fraction of different-person pairs accepted) to the cosine
+    similarity threshold that gives it on the calibration data named in ``calibration``.
+    """
+
+    name: str
+    dims: int
+    licence: str
+    source: str
+    input_spec: str
+    metric: str = "cosine"
+    default_false_match_rate: float = 1e-3
+    thresholds: dict[str, float] = field(default_factory=dict)
+    calibration: str = ""
+    notes: str = ""
+
+    def threshold_for(self, false_match_rate: float | None = None) -> float:
+        """Cosine threshold for a false-match rate, interpolated in log-FMR between calibrated points."""
+        fmr = self.default_false_match_rate if false_match_rate is None else false_match_rate
+        points = sorted((float(k), v) for k, v in self.thresholds.items())
+        if not points:
+            raise ValueError(f"Model card {self.name!r} has no calibrated thresholds; pass a threshold")
+        if not points[0][0] <= fmr <= points[-1][0]:
+            raise ValueError(
+                f"False-match rate {fmr:g} is outside the calibrated range of {self.name!r} "
+                f"({points[0][0]:g} to {points[-1][0]:g}); pass an explicit threshold instead"
+            )
+        for (low_fmr, low_t), (high_fmr, high_t) in zip(points, points[1:]):
+            if low_fmr <= fmr <= high_fmr:
+                if high_fmr == low_fmr:
+                    return low_t
+                weight = (math.log(fmr) - math.log(low_fmr)) / (math.log(high_fmr) - math.log(low_fmr))
+                return low_t + weight * (high_t - low_t)
+        return points[0][1]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def user_cards_dir() -> Path:
+    """Where calibrated cards written by ``facesift evaluate calibrate`` live (``FACESIFT_CARDS_DIR``)."""
+    override = os.environ.get("FACESIFT_CARDS_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "facesift" / "cards"
+
+
+def load_card(name: str) -> ModelCard:
+    """The card for ``name``: a user-calibrated one if present, else the one shipped with facesift."""
+    for folder in (user_cards_dir(), _PACKAGED_CARDS):
+        path = folder / f"{name}.json"
+        if path.is_file():
+            return ModelCard(**json.loads(path.read_text()))
+    raise FileNotFoundError(f"No model card for {name!r}")
+
+
+def save_card(card: ModelCard, folder: Path | None = None) -> Path:
+    """Write a card (by default into the user's cards folder, which then takes precedence)."""
+    folder = folder or user_cards_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{card.name}.json"
+    path.write_text(json.dumps(card.to_dict(), indent=2) + "\n")
+    return path
+
+
+class Embedder(ABC):
+    """Maps aligned face crops to L2-normalised vectors. Subclasses implement ``_forward``."""
+
+    name: str = ""
+    input_size: int = 112
+    #: the largest batch sent to the network in one call
+    max_batch: int = 32
+
+    def __init__(self, *, flip: bool = False) -> None:
+        self.flip = flip
+        self.card = load_card(self.name)
+
+    @property
+    def dims(self) -> int:
+        return self.card.dims
+
+    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The crop this model expects for ``face`` (ArcFace-template alignment unless overridden)."""
+        return align_face(image, face.landmarks_array(), self.input_size)
+
+    @abstractmethod
+    def _forward(self, crops: np.ndarray) -> np.ndarray:
+        """Raw embeddings for a (N, H, W, 3) uint8 RGB batch of aligned crops."""
+
+    def embed(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """L2-normalised embeddings (N, dims) for aligned RGB crops, computed in batches."""
+        batch = np.asarray(crops, dtype=np.uint8)
+        if batch.ndim == 3:
+            batch = batch[None]
+        if len(batch) == 0:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        if batch.shape[1:] != (self.input_size, self.input_size, 3):
+            batch = np.stack([cv2.resize(c, (self.input_size, self.input_size)) for c in batch])
+        chunks = [self._embed_chunk(batch[i : i + self.max_batch]) for i in range(0, len(batch), self.max_batch)]
+        return np.concatenate(chunks).astype(np.float32)
+
+    def _embed_chunk(self, crops: np.ndarray) -> np.ndarray:
+        vectors = self._forward(crops)
+        if self.flip:
+            vectors = _normalize(vectors) + _normalize(self._forward(crops[:, :, ::-1]))
+        return _normalize(vectors)
+
+    def with_card(self, card: ModelCard) -> "Embedder":
+        self.card = replace(card)
+        return self
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+EmbedderFactory = Callable[..., Embedder]
+_EMBEDDERS: dict[str, EmbedderFactory] = {}
+
+
+def register_embedder(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
+    """Class decorator: make an embedder backend available under ``name``."""
+
+    def decorate(factory: EmbedderFactory) -> EmbedderFactory:
+        _EMBEDDERS[name] = factory
+        return factory
+
+    return decorate
+
+
+def available_embedders() -> list[str]:
+    return sorted(_EMBEDDERS)
+
+
+def create_embedder(name: str, **options) -> Embedder:
+    try:
+        factory = _EMBEDDERS[name]
+    except KeyError:
+        raise UnknownBackendError(
+            f"Unknown embedder {name!r}; available: {', '.join(available_embedders())}"
+        ) from None
+    return factory(**options)

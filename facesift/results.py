@@ -1,0 +1,136 @@
+"""The typed results every step returns: faces, their quality, embeddings and decisions.
+
+Each has ``to_dict()`` giving plain JSON-ready values, so the CLI, the service and scripts print the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    return value
+
+
+class _ToDict:
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class Face(_ToDict):
+    """One detected face in source-image pixel coordinates.
+
+    ``landmarks`` are five (x, y) points in the usual order: right eye, left eye, nose tip, right mouth
+    corner, left mouth corner (the subject's right eye is on the left of the picture).
+    """
+
+    box: Box
+    landmarks: tuple[Point, Point, Point, Point, Point]
+    score: float
+    detector: str
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    @property
+    def center(self) -> Point:
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+    @property
+    def eye_distance(self) -> float:
+        (rx, ry), (lx, ly) = self.landmarks[0], self.landmarks[1]
+        return float(np.hypot(lx - rx, ly - ry))
+
+    def landmarks_array(self) -> np.ndarray:
+        return np.asarray(self.landmarks, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FaceQuality(_ToDict):
+    """How usable a face is for recognition, with the measurements behind the score and the reasons it fails."""
+
+    score: float
+    acceptable: bool
+    reasons: tuple[str, ...]
+    face_size: float
+    eye_distance: float
+    detector_score: float
+    sharpness: float
+    yaw: float
+    pitch: float
+    roll: float
+    brightness: float
+    contrast: float
+
+
+@dataclass(frozen=True)
+class FaceEmbedding(_ToDict):
+    """A face, its quality, and its L2-normalised embedding from ``model``."""
+
+    face: Face
+    quality: FaceQuality
+    embedding: np.ndarray = field(repr=False)
+    model: str
+
+
+@dataclass(frozen=True)
+class ImageFaces(_ToDict):
+    """Everything found in one input of a batch; ``error`` is set (and ``faces`` empty) when the input failed."""
+
+    index: int
+    source: str
+    faces: tuple[FaceEmbedding, ...]
+    image_size: tuple[int, int] | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Verification(_ToDict):
+    """A 1:1 decision: are the faces in two images the same person, at which operating point."""
+
+    verified: bool
+    similarity: float
+    threshold: float
+    false_match_rate: float | None
+    model: str
+    face_a: Face
+    face_b: Face
+    quality_a: FaceQuality
+    quality_b: FaceQuality
+    decision: str = ""
+
+
+@dataclass(frozen=True)
+class DetectedFace(_ToDict):
+    """A detected face with its quality assessment (what ``facesift.detect`` returns)."""
+
+    face: Face
+    quality: FaceQuality

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real face photos in ``../shared/faces`` (``FACESIFT_FACES_DIR`` overrides)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def faces_root() -> Path:
+    root = Path(os.environ.get("FACESIFT_FACES_DIR", REPO.parent / "shared" / "faces"))
+    if not (root / "README.md").is_file():
+        raise RuntimeError(
+            f"The test photos are not at {root}. Point FACESIFT_FACES_DIR at the shared faces folder."
+        )
+    return root
+
+
+@pytest.fixture(scope="session")
+def faces() -> Path:
+    return faces_root()
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    import facesift
+
+    return facesift.get_pipeline()
+
+
+@pytest.fixture(scope="session")
+def obama(faces: Path) -> Path:
+    return faces / "wild" / "barack_obama" / "obama.jpg"
+
+
+@pytest.fixture(scope="session")
+def biden(faces: Path) -> Path:
+    return faces / "wild" / "joe_biden" / "biden.jpg"
