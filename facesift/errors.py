@@ -48,3 +48,25 @@ class UnknownBackendError(FacesiftError, KeyError):
 
 class NoFaceError(FacesiftError):
     """No face was found where one was required."""
+
+
+class GalleryError(FacesiftError):
+    """A gallery operation could not be done (bad URI, unreachable backend, inconsistent state)."""
+
+
+class PersonNotFoundError(GalleryError, KeyError):
+    """No person with that id is enrolled."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PersonExistsError(GalleryError):
+    """A person with that id already exists."""
+
+
+class SampleNotFoundError(GalleryError, KeyError):
+    """No face sample with that id exists."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
