@@ -94,8 +94,9 @@ class Embedder(ABC):
 
     name: str = ""
     input_size: int = 112
-    #: the largest batch sent to the network in one call
-    max_batch: int = 32
+    #: the largest batch sent to the network in one call: on a 2-core CPU batch 8 is as fast per face as
+    #: batch 32 and needs a quarter of the activation memory (peak RSS 311 MB instead of 627 MB)
+    max_batch: int = 8
 
     def __init__(self, *, flip: bool = False) -> None:
         self.flip = flip
