@@ -224,6 +224,11 @@ def demo() -> None:
     console.print("facesift works on this machine.")
 
 
+from facesift.evaluation.cli import app as evaluate_app  # noqa: E402  (it imports helpers defined above)
+
+app.add_typer(evaluate_app, name="evaluate")
+
+
 def main() -> None:
     app()
 
