@@ -38,6 +38,10 @@ class Calibration(_ToDict):
     refused: dict[str, str]
     seconds: float
 
+    @property
+    def label(self) -> str:
+        return f"{self.model}+{self.detector}"
+
     def describe(self, command: str, note: str = "") -> str:
         """The card's ``calibration`` text: the data, the pairs, the command that made it, and ``note``."""
         name = Path(self.dataset).name

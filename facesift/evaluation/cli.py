@@ -7,9 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Iterator, List, Optional
 
-import click
 import typer
-from click.core import ParameterSource
 from rich.table import Table
 
 from facesift.cli import _fail, console, errors, progress_bar
@@ -29,12 +27,11 @@ ATTRIBUTES = typer.Option(None, "--attributes", help="CSV image,<attribute>,...:
 UNKNOWN = typer.Option(0.0, "--unknown-fraction", help="Fraction of people held out of the gallery as unknown probes.")
 
 
-def _command() -> str:
+def _command(ctx: typer.Context) -> str:
     """The command as a user would type it again (only the options actually given)."""
-    ctx = click.get_current_context()
     parts = ["facesift", "evaluate", ctx.info_name]
     for param in ctx.command.params:
-        if ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE:
+        if ctx.get_parameter_source(param.name).name != "COMMANDLINE":
             continue
         value, flag = ctx.params[param.name], param.opts[0]
         for item in value if isinstance(value, (list, tuple)) else [value]:
@@ -55,7 +52,7 @@ def _progress() -> Iterator:
         yield update
 
 
-def _print(reports, out: Optional[Path], title: str) -> None:
+def _print(ctx: typer.Context, reports, out: Optional[Path], title: str) -> None:
     from facesift.evaluation.report import tables, write_report
 
     for heading, header, rows in tables(reports):
@@ -74,7 +71,7 @@ def _print(reports, out: Optional[Path], title: str) -> None:
             if hasattr(item, "seconds"):
                 console.print(f"[dim]{item.label}: {item.seconds:.1f} s[/]")
     if out is not None:
-        path = write_report(out, reports, command=_command(), title=title)
+        path = write_report(out, reports, command=_command(ctx), title=title)
         errors.print(f"wrote {path} with results.json and plots")
 
 
@@ -84,6 +81,7 @@ def _combinations(models: List[str], detectors: List[str]) -> list[tuple[str, st
 
 @app.command()
 def pairs(
+    ctx: typer.Context,
     data: Path = DATA,
     pairs_file: Optional[Path] = typer.Option(None, "--pairs", help="LFW-format pairs file or CSV img_a,img_b,same; "
                                               "without it every pair of the identity folders is scored."),
@@ -108,11 +106,12 @@ def pairs(
                     reports.append(evaluate_all_pairs(load_identity_folders(data), **options))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
-    _print(reports, out, f"Verification on {data.name}")
+    _print(ctx, reports, out, f"Verification on {data.name}")
 
 
 @app.command()
 def identify(
+    ctx: typer.Context,
     data: Path = DATA,
     model: List[str] = MODELS,
     detector: List[str] = DETECTORS,
@@ -135,11 +134,12 @@ def identify(
                     attributes=attributes, cache_dir=cache_dir, progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
-    _print(reports, out, f"Identification on {data.name}")
+    _print(ctx, reports, out, f"Identification on {data.name}")
 
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     data: Path = DATA,
     kind: str = typer.Option("resolution", "--kind", help="resolution, blur, jpeg, noise, occlusion or brightness."),
     levels: Optional[str] = typer.Option(None, "--levels", help="Comma-separated levels (default per kind, "
@@ -169,11 +169,12 @@ def sweep(
                                          progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
-    _print(reports, out, f"{kind} sweep on {data.name}")
+    _print(ctx, reports, out, f"{kind} sweep on {data.name}")
 
 
 @app.command()
 def calibrate(
+    ctx: typer.Context,
     data: Path = DATA,
     fmr: List[float] = typer.Option([1e-1, 1e-2, 1e-3, 1e-4], "--fmr", help="Target false-match rates (repeat)."),
     model: str = typer.Option("sface", "--model", help="Embedder whose card gets the thresholds."),
@@ -192,9 +193,9 @@ def calibrate(
         with _progress() as progress:
             result = run_calibration(load_identity_folders(data), rates=tuple(fmr), model=model, detector=detector,
                                      cache_dir=cache_dir, progress=progress)
-        _print([result], out, f"Calibration on {data.name}")
+        _print(ctx, [result], out, f"Calibration on {data.name}")
         if write:
-            path = write_card(result, _command(), note=note, packaged=packaged)
+            path = write_card(result, _command(ctx), note=note, packaged=packaged)
             console.print(f"wrote the thresholds into {path}")
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)

@@ -117,6 +117,8 @@ def _plot_roc(reports: Sequence[PairsReport], path: Path) -> None:
         keep = far > 0
         ax.step(far[keep], tar[keep], where="post", label=f"{r.label} (AUC {r.auc:.4f})")
     ax.set_xscale("log")
+    lowest = min(float(np.min(metrics.roc(r.genuine, r.impostor)[1][1:])) for r in reports)
+    ax.set_ylim(max(0.0, min(lowest, 0.98) - 0.02), 1.005)
     ax.set_xlabel("false accept rate (different-person pairs accepted)")
     ax.set_ylabel("true accept rate (same-person pairs accepted)")
     ax.set_title(f"ROC: {Path(reports[0].dataset).name}, {reports[0].protocol}")
