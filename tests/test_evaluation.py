@@ -219,3 +219,16 @@ def test_cli_reports_bad_data_with_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "does not exist" in " ".join(result.output.split())
     result = runner.invoke(app, ["evaluate", "sweep", "--data", str(tmp_path), "--kind", "fog"])
     assert result.exit_code == 2 and "Unknown degradation" in " ".join(result.output.split())
+
+
+def test_the_evaluate_verb_scores_every_pair_of_identity_folders(faces, cache, monkeypatch, tmp_path):
+    import facesift
+
+    monkeypatch.setattr("facesift.evaluation.embeddings.default_cache_dir", lambda: cache)
+    report = facesift.evaluate(faces / "johns")
+    assert report.protocol == "all pairs" and report.genuine_pairs == 5 * 55 and report.impostor_pairs == 1210
+    assert len(report.fold_accuracies) == 2 and report.tar(1e-3) is not None and report.tar(1e-4) is None
+    for person in sorted((faces / "johns").iterdir())[:3]:
+        (tmp_path / person.name).symlink_to(person)
+    with pytest.raises(DatasetError, match="at least 4 people"):
+        facesift.evaluate(tmp_path)

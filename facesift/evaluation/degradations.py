@@ -90,6 +90,11 @@ class Degradation:
         if self.kind == "occlusion" and self.level > 1:
             raise DatasetError("occlusion:F needs a fraction from 0 to 1")
 
+    def is_noop(self, crop_size: int) -> bool:
+        """True when this level leaves a ``crop_size`` crop unchanged (resolution:112 on a 112 px model, blur:0...)."""
+        neutral = {"resolution": crop_size, "blur": 0, "noise": 0, "occlusion": 0, "brightness": 1}
+        return neutral.get(self.kind) == self.level
+
     @property
     def name(self) -> str:
         return f"{self.kind}:{self.level:g}"

@@ -76,13 +76,17 @@ class _Store:
 
     def __init__(self, folder: Path, model: str, detector: str, degradation: str) -> None:
         self.path = folder / f"{model}--{detector}--{degradation.replace(':', '-')}.npz"
-        self.entries: dict[str, tuple[np.ndarray | None, str]] = {}
-        if self.path.is_file():
-            with np.load(self.path, allow_pickle=False) as data:
-                for key, vector, reason in zip(data["keys"], data["vectors"], data["reasons"]):
-                    self.entries[str(key)] = (None if reason else vector, str(reason))
+        self.entries = self._read()
 
-    def save(self) -> None:
+    def _read(self) -> dict[str, tuple[np.ndarray | None, str]]:
+        if not self.path.is_file():
+            return {}
+        with np.load(self.path, allow_pickle=False) as data:
+            return {str(k): (None if r else v, str(r)) for k, v, r in zip(data["keys"], data["vectors"], data["reasons"])}
+
+    def save(self, fresh: dict[str, tuple[np.ndarray | None, str]]) -> None:
+        """Add ``fresh`` to what is on disk now (another run may have added entries meanwhile)."""
+        self.entries = {**self._read(), **self.entries, **fresh}
         if not self.entries:
             return
         dims = next((len(v) for v, _ in self.entries.values() if v is not None), 1)
@@ -116,7 +120,12 @@ def embed_images(
     """
     images = list(dict.fromkeys(Path(p) for p in images))
     name = degradation.name if degradation else "clean"
-    store = _Store(cache_dir or default_cache_dir(), model, detector, name) if use_cache else None
+    if degradation is not None:
+        pipeline = pipeline or get_pipeline(detector=detector, embedder=model)
+        if degradation.is_noop(pipeline.embedder.input_size):
+            degradation = None  # the clean embeddings are these, cached or not
+    stored = degradation.name if degradation else "clean"
+    store = _Store(cache_dir or default_cache_dir(), model, detector, stored) if use_cache else None
     hashes = {image: file_sha256(image) for image in images}
     known = store.entries if store else {}
     todo = [image for image in images if hashes[image] not in known]
@@ -139,8 +148,7 @@ def embed_images(
             else:
                 fresh[hashes[image]] = (np.asarray(result.faces[0].embedding, dtype=np.float32), "")
         if store is not None:
-            store.entries.update(fresh)
-            store.save()
+            store.save(fresh)
     entries = {**known, **fresh}
     out = Embeddings(model, detector, name, {}, computed=len(todo), cached=len(images) - len(todo))
     for image in images:

