@@ -232,3 +232,15 @@ def test_the_evaluate_verb_scores_every_pair_of_identity_folders(faces, cache, m
         (tmp_path / person.name).symlink_to(person)
     with pytest.raises(DatasetError, match="at least 4 people"):
         facesift.evaluate(tmp_path)
+
+
+def test_identification_slices_by_probe_attribute(faces, cache, tmp_path):
+    dataset = load_identity_folders(faces / "johns")
+    attributes = tmp_path / "attributes.csv"
+    attributes.write_text("image,half\n" + "".join(
+        f"{image.relative_to(dataset.root)},{'first' if n % 2 else 'second'}\n" for n, image in enumerate(dataset.images)
+    ))
+    report = evaluate_identification(dataset, attributes=attributes, cache_dir=cache)
+    assert {s.value for s in report.slices} == {"first", "second"}
+    assert sum(s.known_probes for s in report.slices) == report.known_probes == 55
+    assert report.cmc[1] == pytest.approx(sum(s.rank1 * s.known_probes for s in report.slices) / 55)

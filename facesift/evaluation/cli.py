@@ -71,7 +71,10 @@ def _print(ctx: typer.Context, reports, out: Optional[Path], title: str) -> None
             if hasattr(item, "seconds"):
                 console.print(f"[dim]{item.label}: {item.seconds:.1f} s[/]")
     if out is not None:
-        path = write_report(out, reports, command=_command(ctx), title=title)
+        try:
+            path = write_report(out, reports, command=_command(ctx), title=title)
+        except ImportError as exc:
+            _fail(exc)
         errors.print(f"wrote {path} with results.json and plots")
 
 
