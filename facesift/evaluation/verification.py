@@ -241,11 +241,11 @@ def evaluate_all_pairs(
     second, ok_second = damaged.matrix(images)
     labels = np.array(dataset.labels)
     genuine, impostor, genuine_rows = all_pair_scores(first, second, ok_first & ok_second, labels)
-    fold_of = labels % folds
-    same_fold_impostors = _same_fold_impostors(first, second, ok_first & ok_second, labels, fold_of)
+    image_fold = labels % folds  # person k is in fold k % folds
+    same_fold_impostors = _same_fold_impostors(first, second, ok_first & ok_second, labels, image_fold)
     fold_scores = np.concatenate([genuine, same_fold_impostors[0]])
     fold_same = np.concatenate([np.ones(genuine.size, bool), np.zeros(same_fold_impostors[0].size, bool)])
-    fold_ids = np.concatenate([fold_of[labels[genuine_rows]], same_fold_impostors[1]])
+    fold_ids = np.concatenate([image_fold[genuine_rows], same_fold_impostors[1]])
     summary = _summary(genuine, impostor, fold_scores, fold_same, fold_ids)
     failures = {str(k): v for k, v in {**clean.failures, **damaged.failures}.items()}
     failed_pairs = int(np.sum(genuine == FAILED_SCORE) + np.sum(impostor == FAILED_SCORE))
@@ -259,11 +259,10 @@ def evaluate_all_pairs(
     )
 
 
-def _same_fold_impostors(first, second, usable, labels, fold_of) -> tuple[np.ndarray, np.ndarray]:
+def _same_fold_impostors(first, second, usable, labels, image_fold) -> tuple[np.ndarray, np.ndarray]:
     scores, fold_ids = [], []
-    image_folds = fold_of[labels]
-    for fold in np.unique(image_folds):
-        members = np.flatnonzero(image_folds == fold)
+    for fold in np.unique(image_fold):
+        members = np.flatnonzero(image_fold == fold)
         _, impostor, _ = all_pair_scores(first[members], second[members], usable[members], labels[members])
         scores.append(impostor)
         fold_ids.append(np.full(impostor.size, fold))
