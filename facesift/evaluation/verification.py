@@ -247,6 +247,11 @@ def evaluate_all_pairs(
     fold_same = np.concatenate([np.ones(genuine.size, bool), np.zeros(same_fold_impostors[0].size, bool)])
     fold_ids = np.concatenate([image_fold[genuine_rows], same_fold_impostors[1]])
     summary = _summary(genuine, impostor, fold_scores, fold_same, fold_ids)
+    share = impostor.size / (impostor.size + genuine.size)
+    summary["notes"] += (
+        f"all pairs: {100 * share:.1f} % of the pairs are different-person pairs, so the k-fold accuracy mostly says how "
+        "well those are rejected; read TAR@FAR (and distrust FARs where label noise in the data dominates)",
+    )
     failures = {str(k): v for k, v in {**clean.failures, **damaged.failures}.items()}
     failed_pairs = int(np.sum(genuine == FAILED_SCORE) + np.sum(impostor == FAILED_SCORE))
     return PairsReport(
