@@ -16,12 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from facesift.errors import DatasetError, FacesiftError, ImageError, ModelError, NoFaceError, UnknownBackendError
+from facesift.image import IMAGE_SUFFIXES
 
 app = typer.Typer(help="Offline face detection, embedding and verification.", no_args_is_help=True, add_completion=False)
 console = Console()
 errors = Console(stderr=True)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff"}
 EXIT_CODES = ((DatasetError, 2), (ImageError, 3), (FileNotFoundError, 3), (NoFaceError, 4), (ModelError, 5), (UnknownBackendError, 2))
 
 

@@ -244,3 +244,22 @@ def test_identification_slices_by_probe_attribute(faces, cache, tmp_path):
     assert {s.value for s in report.slices} == {"first", "second"}
     assert sum(s.known_probes for s in report.slices) == report.known_probes == 55
     assert report.cmc[1] == pytest.approx(sum(s.rank1 * s.known_probes for s in report.slices) / 55)
+
+
+def test_cli_compares_detectors_side_by_side(faces, deepface_subset, cache, tmp_path):
+    out = tmp_path / "compare"
+    result = runner.invoke(app, ["evaluate", "pairs", "--data", str(faces / "deepface"), "--pairs", str(deepface_subset),
+                                 "--detector", "yunet", "--detector", "retinaface", "--cache-dir", str(cache), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    runs = json.loads((out / "results.json").read_text())["results"]
+    assert [r["detector"] for r in runs] == ["yunet", "retinaface"] and all(r["accuracy"] >= 0.9 for r in runs)
+    report = (out / "report.md").read_text()
+    assert "| sface+yunet |" in report and "| sface+retinaface |" in report
+
+
+def test_cli_sweep_of_identification_probes(faces, cache, tmp_path):
+    result = runner.invoke(app, ["evaluate", "sweep", "--data", str(faces / "johns"), "--protocol", "identify",
+                                 "--kind", "occlusion", "--levels", "0,0.65", "--cache-dir", str(cache), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    points = json.loads((tmp_path / "results.json").read_text())["results"][0]["points"]
+    assert points[0]["report"]["cmc"]["1"] > points[1]["report"]["cmc"]["1"]

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from facesift.errors import DatasetError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff"}
+from facesift.image import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,6 @@ class IdentityDataset:
     people: tuple[str, ...]
     images: tuple[Path, ...]
     labels: tuple[int, ...]  # index into ``people`` for each image
-
-    def files_of(self, person: str) -> list[Path]:
-        index = self.people.index(person)
-        return [image for image, label in zip(self.images, self.labels) if label == index]
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -110,7 +110,6 @@ def embed_images(
     detector: str = "yunet",
     degradation: Degradation | None = None,
     cache_dir: Path | None = None,
-    use_cache: bool = True,
     pipeline: Pipeline | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Embeddings:
@@ -125,9 +124,9 @@ def embed_images(
         if degradation.is_noop(pipeline.embedder.input_size):
             degradation = None  # the clean embeddings are these, cached or not
     stored = degradation.name if degradation else "clean"
-    store = _Store(cache_dir or default_cache_dir(), model, detector, stored) if use_cache else None
+    store = _Store(cache_dir or default_cache_dir(), model, detector, stored)
     hashes = {image: file_sha256(image) for image in images}
-    known = store.entries if store else {}
+    known = store.entries
     todo = [image for image in images if hashes[image] not in known]
     fresh: dict[str, tuple[np.ndarray | None, str]] = {}
     if todo:
@@ -147,8 +146,7 @@ def embed_images(
                 fresh[hashes[image]] = (None, "no face found")
             else:
                 fresh[hashes[image]] = (np.asarray(result.faces[0].embedding, dtype=np.float32), "")
-        if store is not None:
-            store.save(fresh)
+        store.save(fresh)
     entries = {**known, **fresh}
     out = Embeddings(model, detector, name, {}, computed=len(todo), cached=len(images) - len(todo))
     for image in images:
