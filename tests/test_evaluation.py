@@ -263,3 +263,15 @@ def test_cli_sweep_of_identification_probes(faces, cache, tmp_path):
     assert result.exit_code == 0, result.output
     points = json.loads((tmp_path / "results.json").read_text())["results"][0]["points"]
     assert points[0]["report"]["cmc"]["1"] > points[1]["report"]["cmc"]["1"]
+
+
+def test_cli_pairs_on_a_slice_of_the_real_celeba300_pairs_file(faces, cache, tmp_path):
+    lines = (faces / "celeba300-pairs.txt").read_text().splitlines()
+    same, different = lines[1:11], lines[301:311]  # the first 10 same and 10 different pairs of fold 1
+    (tmp_path / "pairs.txt").write_text("\n".join(["1\t10"] + same + different) + "\n")
+    result = runner.invoke(app, ["evaluate", "pairs", "--data", str(faces / "celeba300"), "--pairs",
+                                 str(tmp_path / "pairs.txt"), "--cache-dir", str(cache), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "results.json").read_text())["results"][0]
+    assert report["pairs"] == 20 and report["genuine_pairs"] == 10 and report["auc"] > 0.9
+    assert len(report["fold_accuracies"]) == 10  # a one-fold file is dealt into 10 folds

@@ -71,6 +71,7 @@ def read_lfw_pairs(path: str | Path, data: str | Path) -> list[Pair]:
 
     Indices are 1-based. A pair resolves to LFW's own names (``name/name_0001.jpg``) when that file exists,
     else to the i-th of the person's files sorted by name (how ``celeba300`` numbers its CelebA files).
+    A file with a single fold (LFW's ``pairsDevTest.txt``) is dealt into 10 folds like a CSV.
     """
     data = Path(data)
     lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
@@ -95,7 +96,17 @@ def read_lfw_pairs(path: str | Path, data: str | Path) -> list[Pair]:
         pairs.append(
             Pair(_lfw_file(data, a, i, listing, path), _lfw_file(data, b, j, listing, path), a == b, number // (2 * per_fold))
         )
-    return pairs
+    return pairs if folds > 1 else deal_into_folds(pairs)
+
+
+def deal_into_folds(pairs: list[Pair], folds: int = 10) -> list[Pair]:
+    """Same and different pairs each dealt round-robin into ``folds`` folds (for lists that define none)."""
+    counts = {True: 0, False: 0}
+    dealt = []
+    for pair in pairs:
+        dealt.append(Pair(pair.a, pair.b, pair.same, counts[pair.same] % folds))
+        counts[pair.same] += 1
+    return dealt
 
 
 def _lfw_file(data: Path, person: str, index: str, listing: dict[str, list[Path]], source: Path) -> Path:
@@ -130,7 +141,6 @@ def read_csv_pairs(path: str | Path, data: str | Path, folds: int = 10) -> list[
         if missing:
             raise DatasetError(f"{path} lacks the column(s) {', '.join(sorted(missing))}; expected img_a,img_b,same")
         rows = list(reader)
-    counts = {True: 0, False: 0}
     pairs = []
     for number, row in enumerate(rows):
         value = row["same"].strip().lower()
@@ -141,9 +151,8 @@ def read_csv_pairs(path: str | Path, data: str | Path, folds: int = 10) -> list[
         for image in (a, b):
             if not image.is_file():
                 raise DatasetError(f"{path}: row {number + 2} names {image}, which does not exist")
-        pairs.append(Pair(a, b, same, counts[same] % folds))
-        counts[same] += 1
-    return pairs
+        pairs.append(Pair(a, b, same, 0))
+    return deal_into_folds(pairs, folds)
 
 
 def read_attributes(path: str | Path, data: str | Path, images: Sequence[Path]) -> dict[str, dict[Path, str]]:

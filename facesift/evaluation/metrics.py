@@ -116,6 +116,8 @@ def k_fold_accuracy(scores, same, folds) -> tuple[np.ndarray, np.ndarray]:
     Returns (accuracies, thresholds), one per fold in sorted fold order.
     """
     scores, same, folds = np.asarray(scores, float), np.asarray(same, bool), np.asarray(folds)
+    if np.unique(folds).size < 2:
+        raise ValueError("k-fold accuracy needs at least 2 folds")
     accuracies, thresholds = [], []
     for fold in np.unique(folds):
         test = folds == fold
