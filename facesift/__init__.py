@@ -6,9 +6,13 @@ The public API is a few verbs returning typed results::
     faces = facesift.detect("group.jpg")                 # list[DetectedFace]
     vectors = facesift.represent("me.jpg")               # list[FaceEmbedding]
     result = facesift.verify("me.jpg", "profile.png")    # Verification
+    report = facesift.evaluate("lfw/", "pairs.txt")      # PairsReport (facesift.evaluation has the rest)
 """
 
 from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
 
 from facesift.errors import (
     EmptyImageError,
@@ -27,6 +31,9 @@ from facesift.image import ImageInput, load_image
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.results import DetectedFace, Face, FaceEmbedding, FaceQuality, ImageFaces, Verification
 from facesift.verification import cosine_similarity, verify_images
+
+if TYPE_CHECKING:
+    from facesift.evaluation import PairsReport
 
 __version__ = "0.1.0"
 
@@ -65,6 +72,24 @@ def verify(
     )
 
 
+def evaluate(
+    data: str | os.PathLike,
+    pairs: str | os.PathLike | None = None,
+    *,
+    model: str = "sface",
+    detector: str = "yunet",
+    degradation: str | None = None,
+) -> "PairsReport":
+    """Verification accuracy on a dataset: a pairs file (LFW format or CSV) under the LFW 10-fold protocol,
+    or, without ``pairs``, every pair of an identity-folder set. ``facesift.evaluation`` has the other protocols."""
+    from facesift.evaluation import evaluate_all_pairs, evaluate_pairs, load_identity_folders
+
+    options = dict(model=model, detector=detector, degradation=degradation)
+    if pairs is None:
+        return evaluate_all_pairs(load_identity_folders(data), **options)
+    return evaluate_pairs(data, pairs, **options)
+
+
 __all__ = [
     "DetectedFace",
     "EmptyImageError",
@@ -87,6 +112,7 @@ __all__ = [
     "Verification",
     "cosine_similarity",
     "detect",
+    "evaluate",
     "get_pipeline",
     "load_image",
     "represent",

@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
-from facesift.errors import FacesiftError, ImageError, ModelError, NoFaceError, UnknownBackendError
+from facesift.errors import DatasetError, FacesiftError, ImageError, ModelError, NoFaceError, UnknownBackendError
+from facesift.image import IMAGE_SUFFIXES
 
 app = typer.Typer(help="Offline face detection, embedding and verification.", no_args_is_help=True, add_completion=False)
 console = Console()
 errors = Console(stderr=True)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff"}
-EXIT_CODES = ((ImageError, 3), (FileNotFoundError, 3), (NoFaceError, 4), (ModelError, 5), (UnknownBackendError, 2))
+EXIT_CODES = ((DatasetError, 2), (ImageError, 3), (FileNotFoundError, 3), (NoFaceError, 4), (ModelError, 5), (UnknownBackendError, 2))
 
 
 def _fail(exc: Exception) -> None:
@@ -221,6 +221,11 @@ def demo() -> None:
     same = facesift.verify(photo, smaller[:, ::-1])
     console.print(f"the photo against a smaller, mirrored copy: {same.decision}")
     console.print("facesift works on this machine.")
+
+
+from facesift.evaluation.cli import app as evaluate_app  # noqa: E402  (it imports helpers defined above)
+
+app.add_typer(evaluate_app, name="evaluate")
 
 
 def main() -> None:

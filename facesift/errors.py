@@ -70,3 +70,7 @@ class SampleNotFoundError(GalleryError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class DatasetError(FacesiftError, ValueError):
+    """An evaluation dataset, pairs file or attribute file is missing or malformed."""

@@ -22,6 +22,9 @@ from facesift.errors import (
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], np.ndarray, Image.Image]
 
+#: File name endings of the image formats we read (for expanding folders into image files).
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff"}
+
 #: Default pixel limit: 64 megapixels is far above any camera a face photo comes from, and far below a bomb.
 DEFAULT_MAX_PIXELS = 64_000_000
 

@@ -1,0 +1,121 @@
+"""Controlled damage to a face, to measure how recognition degrades: resolution, blur, JPEG, noise...
+
+Every degradation acts on the **aligned crop** (the model's input, 112x112 for SFace), after detection
+and alignment on the clean photo. That isolates the embedder: a face the detector would miss at 7 px
+is still scored, so the numbers say how well the model recognises a small face once it is found.
+It is the protocol of the low-resolution numbers in MODELS.md.
+
+    resolution:N  the crop shrunk to N x N px with area averaging, then brought back to its size with
+                  bicubic interpolation (N=112 is the identity for a 112 px model)
+    blur:S        Gaussian blur, sigma S px (of the crop)
+    jpeg:Q        JPEG re-encoding at quality Q (1-100)
+    noise:S       additive Gaussian noise, sigma S grey levels, seeded by the crop's content (reproducible)
+    occlusion:F   the lower fraction F of the crop painted mid-grey (a mask or scarf)
+    brightness:F  pixel values multiplied by F and clipped
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from facesift.errors import DatasetError
+
+
+def _resolution(crop: np.ndarray, level: float) -> np.ndarray:
+    height, width = crop.shape[:2]
+    side = max(1, int(round(level)))
+    small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _blur(crop: np.ndarray, level: float) -> np.ndarray:
+    return cv2.GaussianBlur(crop, (0, 0), sigmaX=level) if level > 0 else crop
+
+
+def _jpeg(crop: np.ndarray, level: float) -> np.ndarray:
+    ok, encoded = cv2.imencode(".jpg", crop[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(level)])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+
+
+def _noise(crop: np.ndarray, level: float) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(crop.tobytes()).digest()[:8], "little")
+    noise = np.random.default_rng(seed).normal(0.0, level, crop.shape)
+    return np.clip(crop.astype(np.float64) + noise, 0, 255).astype(np.uint8)
+
+
+def _occlusion(crop: np.ndarray, level: float) -> np.ndarray:
+    out = crop.copy()
+    rows = int(round(crop.shape[0] * level))
+    if rows:
+        out[crop.shape[0] - rows :] = 128
+    return out
+
+
+def _brightness(crop: np.ndarray, level: float) -> np.ndarray:
+    return np.clip(crop.astype(np.float64) * level, 0, 255).astype(np.uint8)
+
+
+#: kind -> (function, default sweep levels from mild to severe, what the level means)
+KINDS: dict[str, tuple[Callable[[np.ndarray, float], np.ndarray], tuple[float, ...], str]] = {
+    "resolution": (_resolution, (112, 56, 28, 14, 7), "face crop width in px"),
+    "blur": (_blur, (0, 1, 2, 4, 8), "Gaussian sigma in px"),
+    "jpeg": (_jpeg, (90, 50, 20, 10, 5), "JPEG quality"),
+    "noise": (_noise, (0, 10, 20, 40, 80), "noise sigma in grey levels"),
+    "occlusion": (_occlusion, (0, 0.2, 0.35, 0.5, 0.65), "fraction of the crop hidden from the bottom"),
+    "brightness": (_brightness, (1, 0.6, 0.35, 0.2, 0.1), "brightness factor"),
+}
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """One kind of damage at one level, e.g. ``Degradation("resolution", 28)`` (written ``resolution:28``)."""
+
+    kind: str
+    level: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise DatasetError(f"Unknown degradation {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.kind == "resolution" and self.level < 1:
+            raise DatasetError("resolution:N needs N >= 1 px")
+        if self.kind == "jpeg" and not 1 <= self.level <= 100:
+            raise DatasetError("jpeg:Q needs a quality from 1 to 100")
+        if self.kind != "jpeg" and self.level < 0:
+            raise DatasetError(f"{self.kind} needs a level >= 0")
+        if self.kind == "occlusion" and self.level > 1:
+            raise DatasetError("occlusion:F needs a fraction from 0 to 1")
+
+    def is_noop(self, crop_size: int) -> bool:
+        """True when this level leaves a ``crop_size`` crop unchanged (resolution:112 on a 112 px model, blur:0...)."""
+        neutral = {"resolution": crop_size, "blur": 0, "noise": 0, "occlusion": 0, "brightness": 1}
+        return neutral.get(self.kind) == self.level
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}:{self.level:g}"
+
+    def __call__(self, crop: np.ndarray) -> np.ndarray:
+        return KINDS[self.kind][0](np.ascontiguousarray(crop), self.level)
+
+    @classmethod
+    def parse(cls, text: str) -> "Degradation":
+        kind, _, level = text.partition(":")
+        try:
+            return cls(kind.strip(), float(level))
+        except ValueError:
+            raise DatasetError(f"Write a degradation as kind:level, e.g. resolution:28 (got {text!r})") from None
+
+
+def default_levels(kind: str) -> tuple[float, ...]:
+    if kind not in KINDS:
+        raise DatasetError(f"Unknown degradation {kind!r}; choose one of {', '.join(KINDS)}")
+    return KINDS[kind][1]
+
+
+def level_meaning(kind: str) -> str:
+    return KINDS[kind][2]

@@ -1,0 +1,75 @@
+"""A protocol repeated over the levels of one degradation: how accuracy falls as the face gets worse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from facesift.evaluation.datasets import IdentityDataset, Pair, load_identity_folders
+from facesift.evaluation.degradations import Degradation, default_levels, level_meaning
+from facesift.evaluation.identification import IdentificationReport, evaluate_identification
+from facesift.evaluation.verification import PairsReport, ProgressCallback, evaluate_all_pairs, evaluate_pairs
+from facesift.results import _ToDict
+
+
+@dataclass(frozen=True)
+class SweepPoint(_ToDict):
+    level: float
+    report: PairsReport | IdentificationReport
+
+
+@dataclass(frozen=True)
+class SweepReport(_ToDict):
+    """One report per level; ``headline`` gives the number plotted (10-fold accuracy, or rank-1 for identify)."""
+
+    kind: str
+    meaning: str
+    protocol: str
+    model: str
+    detector: str
+    points: tuple[SweepPoint, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}+{self.detector}"
+
+
+def headline(report: PairsReport | IdentificationReport) -> float:
+    return report.accuracy if isinstance(report, PairsReport) else report.cmc[1]
+
+
+def sweep(
+    data: str | Path | IdentityDataset,
+    kind: str,
+    *,
+    pairs: str | Path | Sequence[Pair] | None = None,
+    protocol: str = "pairs",
+    levels: Sequence[float] | None = None,
+    model: str = "sface",
+    detector: str = "yunet",
+    unknown_fraction: float = 0.0,
+    cache_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> SweepReport:
+    """Run ``protocol`` ("pairs": a pairs file, or all pairs of ``data`` when ``pairs`` is None; "identify")
+    once per level of ``kind`` (default levels: ``degradations.KINDS``)."""
+    levels = tuple(levels) if levels else default_levels(kind)
+    points = []
+    for level in levels:
+        degradation = Degradation(kind, float(level))
+        common = dict(model=model, detector=detector, degradation=degradation, cache_dir=cache_dir, progress=progress)
+        if protocol == "identify":
+            report = evaluate_identification(_dataset(data), unknown_fraction=unknown_fraction, **common)
+        elif protocol == "pairs" and pairs is not None:
+            report = evaluate_pairs(data.root if isinstance(data, IdentityDataset) else data, pairs, **common)
+        elif protocol == "pairs":
+            report = evaluate_all_pairs(_dataset(data), **common)
+        else:
+            raise ValueError(f"Unknown protocol {protocol!r}; choose pairs or identify")
+        points.append(SweepPoint(float(level), report))
+    return SweepReport(kind, level_meaning(kind), protocol, model, detector, tuple(points))
+
+
+def _dataset(data: str | Path | IdentityDataset) -> IdentityDataset:
+    return data if isinstance(data, IdentityDataset) else load_identity_folders(data)
