@@ -223,6 +223,12 @@ def demo() -> None:
     console.print("facesift works on this machine.")
 
 
+from facesift.server.cli import keys_app, serve  # noqa: E402  (the service's commands live with the service)
+
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
+
+
 def main() -> None:
     app()
 
