@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from facesift.server.config import ServiceConfig, load_config
 from facesift.server.keys import ApiKeyError, KeyStore
 
 console = Console()
@@ -21,7 +20,12 @@ keys_app = typer.Typer(help="Create, revoke and list the service's API keys.", n
 ConfigOption = typer.Option(None, "--config", "-c", help="TOML settings file (default $FACESIFT_CONFIG).")
 
 
-def _config(path: Optional[Path], **overrides) -> ServiceConfig:
+def _config(path: Optional[Path], **overrides):
+    try:
+        from facesift.server.config import load_config
+    except ImportError as exc:
+        errors.print(f"[bold red]error:[/] the service needs its extra ({exc.name} is missing): pip install 'facesift[serve]'")
+        raise typer.Exit(1)
     try:
         return load_config(path, **overrides)
     except (FileNotFoundError, ValueError) as exc:
