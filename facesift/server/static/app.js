@@ -88,7 +88,7 @@ async function showPhoto(canvas, file, faces = []) {
   canvas.height = bitmap.height;
   const context = canvas.getContext("2d");
   context.drawImage(bitmap, 0, 0);
-  context.lineWidth = Math.max(2, bitmap.width / 150);
+  context.lineWidth = Math.max(3, Math.max(bitmap.width, bitmap.height) / 120);
   for (const [index, face] of faces.entries()) {
     const [x1, y1, x2, y2] = face.box;
     context.strokeStyle = index === 0 ? "#2ecc71" : "#f1c40f";
@@ -235,9 +235,18 @@ async function enrol() {
       list.append(element("li", {}, `${name}: ${OUTCOME_WORDS[item.outcome] || item.outcome}${item.reason && item.outcome !== "added" ? " (" + item.reason + ")" : ""}`));
     }
     out.append(list);
+    resetEnrolFiles();
   } catch (error) {
     out.textContent = error.message;
   }
+}
+
+function resetEnrolFiles() {  // a file input adds to what it holds; start the next person afresh
+  chosen.enrol = [];
+  const zone = $("#enrol-drop");
+  zone.querySelector("input[type=file]").value = "";
+  zone.classList.remove("filled");
+  zone.querySelector(".hint").textContent = "Drop photos of one person here";
 }
 
 async function search() {
