@@ -73,7 +73,7 @@ class Workload:
         self.items = list(people.items())
 
     def job(self, n: int) -> tuple[str, bytes, bytes]:
-        person, files = self.items[n % len(self.items)]
+        _, files = self.items[n % len(self.items)]
         return ("verify" if n % 2 == 0 else "search"), files[0], files[2]
 
 

@@ -6,14 +6,15 @@ once per process, at start-up, and shared by all requests.
 
 from __future__ import annotations
 
+import io
 import logging
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import PIL.Image
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,8 +42,18 @@ from facesift.errors import (
 )
 from facesift.pipeline import Pipeline
 from facesift.server.config import ServiceConfig
-from facesift.server.galleries import Galleries, GalleryExistsError, GalleryNotFoundError
-from facesift.server.inputs import Params, UnsupportedMediaError, keep_uploads_in_memory, openapi_body, read_request
+from facesift.server.galleries import (
+    Galleries,
+    GalleryExistsError,
+    GalleryNotFoundError,
+)
+from facesift.server.inputs import (
+    Params,
+    UnsupportedMediaError,
+    keep_uploads_in_memory,
+    openapi_body,
+    read_request,
+)
 from facesift.server.keys import ApiKey, KeyStore
 from facesift.server.middleware import BodyTooLargeError, ServiceMiddleware
 from facesift.server.workers import OverloadedError, WorkerPool
@@ -85,7 +96,7 @@ class Service:
     ready: bool = False
 
     @classmethod
-    def start(cls, config: ServiceConfig) -> "Service":
+    def start(cls, config: ServiceConfig) -> Service:
         pipeline = Pipeline(config.detector, config.model, max_pixels=config.max_pixels, workers=config.workers)
         pipeline.represent(np.full((96, 96, 3), 128, np.uint8))  # load and check every model before serving
         galleries = Galleries(config.galleries_dir, config.gallery_backend, pipeline)
@@ -266,6 +277,8 @@ def _allowed(key: ApiKey, gallery: str) -> None:
 
 
 def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
+    """Model calls go through the bounded pool; light gallery calls are plain ``def`` (FastAPI runs them
+    in its thread pool), so neither blocks the event loop."""
     limit = config.max_images
 
     @app.get("/v1/me", tags=["keys"])
@@ -303,32 +316,31 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
 
     # --- galleries ---------------------------------------------------------------------------------------
     @app.get("/v1/galleries", tags=["galleries"])
-    async def list_galleries(request: Request, key: Caller) -> dict[str, Any]:
+    def list_galleries(request: Request, key: Caller) -> dict[str, Any]:
         """The galleries this key may use."""
         return {"galleries": [g.to_dict() for g in _service(request).galleries.list() if key.can_use(g.name)]}
 
     @app.post("/v1/galleries", tags=["galleries"], status_code=201)
-    async def create_gallery(request: Request, body: NewGallery, _: Annotated[ApiKey, Depends(_admin)]) -> dict[str, Any]:
+    def create_gallery(request: Request, body: NewGallery, _: Annotated[ApiKey, Depends(_admin)]) -> dict[str, Any]:
         """Create a gallery (admin keys only); ``keep_images`` decides whether enrolled photos are stored."""
-        service = _service(request)
-        return (await service.pool.run(lambda: service.galleries.create(body.name, keep_images=body.keep_images))).to_dict()
+        return _service(request).galleries.create(body.name, keep_images=body.keep_images).to_dict()
 
     @app.get("/v1/galleries/{gallery}", tags=["galleries"])
-    async def gallery_stats(request: Request, gallery: str, key: Caller) -> dict[str, Any]:
+    def gallery_stats(request: Request, gallery: str, key: Caller) -> dict[str, Any]:
         """Settings and counts of a gallery."""
         _allowed(key, gallery)
         opened, info = _service(request).galleries.get(gallery)
         return info.to_dict() | {"stats": opened.stats().to_dict()}
 
     @app.delete("/v1/galleries/{gallery}", tags=["galleries"], status_code=204)
-    async def delete_gallery(request: Request, gallery: str, _: Annotated[ApiKey, Depends(_admin)]) -> Response:
+    def delete_gallery(request: Request, gallery: str, _: Annotated[ApiKey, Depends(_admin)]) -> Response:
         """Delete a gallery and everything in it (admin keys only)."""
         _service(request).galleries.delete(gallery)
         return Response(status_code=204)
 
     # --- persons and samples -----------------------------------------------------------------------------
     @app.get("/v1/galleries/{gallery}/persons", tags=["persons"])
-    async def list_persons(
+    def list_persons(
         request: Request, gallery: str, key: Caller,
         offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
@@ -338,20 +350,20 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
         return {"persons": [p.to_dict() for p in opened.list_persons(offset=offset, limit=limit)]}
 
     @app.post("/v1/galleries/{gallery}/persons", tags=["persons"], status_code=201)
-    async def add_person(request: Request, gallery: str, body: NewPerson, key: Caller) -> dict[str, Any]:
+    def add_person(request: Request, gallery: str, body: NewPerson, key: Caller) -> dict[str, Any]:
         """Add a person without photos (409 when the id is taken)."""
         _allowed(key, gallery)
         opened, _ = _service(request).galleries.get(gallery)
         return opened.add_person(body.person_id, body.metadata).to_dict()
 
     @app.get("/v1/galleries/{gallery}/persons/{person_id}", tags=["persons"])
-    async def get_person(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:
+    def get_person(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:
         _allowed(key, gallery)
         opened, _ = _service(request).galleries.get(gallery)
         return opened.get_person(person_id).to_dict()
 
     @app.delete("/v1/galleries/{gallery}/persons/{person_id}", tags=["persons"])
-    async def delete_person(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:
+    def delete_person(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:
         """Remove a person and all their samples."""
         _allowed(key, gallery)
         opened, _ = _service(request).galleries.get(gallery)
@@ -374,21 +386,22 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
         return report.to_dict()
 
     @app.delete("/v1/galleries/{gallery}/samples/{sample_id}", tags=["samples"], status_code=204)
-    async def delete_sample(request: Request, gallery: str, sample_id: str, key: Caller) -> Response:
+    def delete_sample(request: Request, gallery: str, sample_id: str, key: Caller) -> Response:
         _allowed(key, gallery)
         opened, _ = _service(request).galleries.get(gallery)
         opened.remove_sample(sample_id)
         return Response(status_code=204)
 
     @app.get("/v1/galleries/{gallery}/samples/{sample_id}/image", tags=["samples"])
-    async def sample_image(request: Request, gallery: str, sample_id: str, key: Caller) -> Response:
+    def sample_image(request: Request, gallery: str, sample_id: str, key: Caller) -> Response:
         """The enrolled photo of a sample, when the gallery keeps images (404 otherwise)."""
         _allowed(key, gallery)
         opened, _ = _service(request).galleries.get(gallery)
         data = opened.sample_image(sample_id)
         if data is None:
             raise HTTPException(404, f"Sample {sample_id!r} has no stored image (the gallery does not keep images)")
-        return Response(data, media_type=_sniff(data), headers={"Cache-Control": "private, no-store"})
+        kind = PIL.Image.open(io.BytesIO(data)).get_format_mimetype() or "application/octet-stream"
+        return Response(data, media_type=kind, headers={"Cache-Control": "private, no-store"})
 
     # --- identification ------------------------------------------------------------------------------------
     @app.post("/v1/galleries/{gallery}/search", tags=["search"], openapi_extra=openapi_body(SearchParams, ("image",)))
@@ -420,9 +433,3 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
 
         return (await service.pool.run(run)).to_dict()
 
-
-def _sniff(data: bytes) -> str:
-    signatures = {b"\xff\xd8": "image/jpeg", b"\x89PNG": "image/png", b"GIF8": "image/gif", b"BM": "image/bmp"}
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return next((kind for magic, kind in signatures.items() if data.startswith(magic)), "application/octet-stream")

@@ -8,6 +8,7 @@ when it changes, so ``facesift keys revoke`` takes effect without a restart.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -116,7 +117,7 @@ class KeyStore:
             if key_id not in self._keys:
                 raise ApiKeyError(f"No key with id {key_id!r}; `facesift keys list` shows the ids")
             old = self._keys[key_id]
-            self._keys[key_id] = key = ApiKey(**{**old.__dict__, "revoked_at": old.revoked_at or time.time()})
+            self._keys[key_id] = key = dataclasses.replace(old, revoked_at=old.revoked_at or time.time())
             self._save()
         return key
 

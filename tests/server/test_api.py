@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from live_service import run_service
 from PIL import Image
 
 from facesift.server import load_config
-
-from live_service import run_service
 
 
 def post_files(service, path: str, files, key: str | None = None, data=None) -> requests.Response:
@@ -78,6 +77,8 @@ def test_missing_wrong_and_revoked_keys_get_401(service, obama):
 
 def test_keys_are_stored_hashed(service):
     _, secret = service.keys.create("hash check", galleries=("somewhere",))
+    me = requests.get(service.url + "/v1/me", headers=service.auth(secret), timeout=10).json()
+    assert me["galleries"] == ["somewhere"] and me["admin"] is False and "digest" not in me and "salt" not in me
     stored = service.config.keys_path.read_text()
     assert secret.split("_", 2)[2] not in stored and "digest" in stored
     assert service.config.keys_path.stat().st_mode & 0o077 == 0
@@ -217,7 +218,7 @@ def test_gallery_lifecycle(service, people, faces):
     photo = requests.get(url + f"/people/samples/{found['candidates'][0]['sample_id']}/image", headers=auth, timeout=30)
     assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg" and photo.content[:2] == b"\xff\xd8"
     stranger = faces / "wild" / "lin_manuel_miranda"
-    unknown = post_files(service, "/v1/galleries/people/search", [upload(sorted(stranger.iterdir())[0])]).json()
+    unknown = post_files(service, "/v1/galleries/people/search", [upload(min(stranger.iterdir()))]).json()
     assert unknown["decision"] == "unknown"
 
     owner = post_files(service, "/v1/galleries/people/persons/obama/check", [upload(people["obama"][3])]).json()
