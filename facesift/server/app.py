@@ -15,10 +15,9 @@ from typing import Annotated, Any
 
 import numpy as np
 import PIL.Image
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
@@ -205,21 +204,18 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _add_pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    # Swagger UI's files as fastapi-offline ships them (we serve them ourselves, under our own CSP)
+    docs_assets = Path(fastapi_offline.__file__).with_name("static")
+    app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> Response:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="facesift API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-        )
+    async def docs() -> FileResponse:
+        """Swagger UI from local files (no CDN)."""
+        return FileResponse(STATIC / "docs.html")
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

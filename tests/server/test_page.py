@@ -129,6 +129,11 @@ def test_sign_in_compare_enrol_search_and_check(browser, service, faces, tmp_pat
     candidates = region(shot, browser, "ol.candidates")
     assert candidates.size and candidates.std() > 20
 
+    # the API docs page draws its operations from the local swagger-ui-bundle
+    browser.get(service.url + "/docs")
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10)
+    assert "/v1/verify" in browser.find_element(By.ID, "swagger-ui").text
+
     errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     errors = [message for message in errors if "status of 401" not in message]  # the wrong key, on purpose
     assert errors == [], errors  # no script errors, no CSP violations, no failed loads
