@@ -53,7 +53,7 @@ from facesift.server.inputs import (
     openapi_body,
     read_request,
 )
-from facesift.server.keys import ApiKey, KeyStore
+from facesift.server.keys import GALLERY_NAME, ApiKey, KeyStore
 from facesift.server.middleware import BodyTooLargeError, ServiceMiddleware
 from facesift.server.workers import OverloadedError, WorkerPool
 from facesift.verification import verify_images
@@ -97,7 +97,9 @@ class Service:
     @classmethod
     def start(cls, config: ServiceConfig) -> Service:
         pipeline = Pipeline(config.detector, config.model, max_pixels=config.max_pixels, workers=config.workers)
-        pipeline.represent(np.full((96, 96, 3), 128, np.uint8))  # load and check every model before serving
+        blank = np.full((pipeline.embedder.input_size,) * 2 + (3,), 128, np.uint8)
+        pipeline.detect(blank)  # load (and on first use check and repair) every model before serving
+        pipeline.embedder.embed([blank])
         galleries = Galleries(config.galleries_dir, config.gallery_backend, pipeline)
         pool = WorkerPool(config.workers, config.queue_size, config.retry_after)
         return cls(config, pipeline, KeyStore(config.keys_path), galleries, pool, ready=True)
@@ -129,7 +131,7 @@ class EnrolParams(Params):
 
 
 class NewGallery(Params):
-    name: str = Field(pattern="^[a-z0-9][a-z0-9_-]{0,62}$", description="Lower-case letters, digits, - and _")
+    name: str = Field(pattern=GALLERY_NAME.pattern, description="Lower-case letters, digits, - and _")
     keep_images: bool = Field(False, description="Store enrolled photos (needed to show them in search results)")
 
 
@@ -224,7 +226,7 @@ def _add_pages(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> JSONResponse:
-        """Readiness: models loaded, the data folder and keys file usable, galleries listable."""
+        """Readiness: models loaded, galleries listable, an active key; and how many requests are in the pool."""
         service: Service = request.app.state.service
         checks = {"models": service.ready}
         try:
@@ -237,7 +239,9 @@ def _add_pages(app: FastAPI) -> None:
         except FacesiftError:
             checks["keys"] = False
         ready = all(checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+        load = {"admitted": service.pool.admitted, "capacity": service.pool.capacity}
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks, "load": load},
+                            status_code=200 if ready else 503)
 
 
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from `facesift keys create`")
