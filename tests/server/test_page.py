@@ -18,6 +18,15 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
+# what a user's drag and drop delivers: a drop event carrying an image file (here: the first photo, as PNG)
+DROP_CANVAS_A_ON_B = """
+document.querySelector('#compare-a canvas').toBlob((blob) => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([blob], 'dropped.png', {type: 'image/png'}));
+  document.querySelector('#compare-b').dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+}, 'image/png');
+"""
+
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
@@ -74,8 +83,14 @@ def test_sign_in_compare_enrol_search_and_check(browser, service, faces, tmp_pat
     WebDriverWait(browser, 30).until(ready.visibility_of_element_located((By.ID, "app")))
     assert "admin" in wait_for_text(browser, "#who", "Signed in")
 
-    # compare: the same person, then two different people
+    # compare: a photo dropped on the other side (a real drop event), the same person, two different people
     browser.find_element(By.CSS_SELECTOR, "#compare-a input").send_keys(str(obama[0]))
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.querySelector('#compare-a canvas').width > 300"))
+    browser.execute_script(DROP_CANVAS_A_ON_B)
+    WebDriverWait(browser, 30).until(lambda d: not d.find_element(By.ID, "compare-btn").get_attribute("disabled"))
+    browser.find_element(By.ID, "compare-btn").click()
+    assert wait_for_text(browser, "#verdict", "Same person") == "Same person"
+    assert "similarity 1.00" in browser.find_element(By.ID, "compare-result").text
     browser.find_element(By.CSS_SELECTOR, "#compare-b input").send_keys(str(obama[1]))
     browser.find_element(By.ID, "compare-btn").click()
     assert wait_for_text(browser, "#verdict", "Same person") == "Same person"
