@@ -300,3 +300,20 @@ def test_over_capacity_requests_get_503_with_retry_after(tmp_path, faces):
         after = requests.post(live.url + "/v1/verify", headers=live.auth(), timeout=120,
                               files={"image_a": ("a.jpg", photo, "image/jpeg"), "image_b": ("b.jpg", photo, "image/jpeg")})
         assert after.status_code == 200
+
+
+def test_enrol_judges_each_photo_and_a_refused_request_changes_nothing(service, people):
+    assert requests.post(service.url + "/v1/galleries", headers=service.auth(), json={"name": "mixed"}, timeout=30).status_code == 201
+    blank = png_bytes(np.full((300, 300, 3), 90, np.uint8))
+    files = [upload(people["kit"][0], "images"), ("images", ("blank.png", blank, "image/png")),
+             ("images", ("fake.jpg", b"GIF89a but not really", "image/jpeg")), upload(people["kit"][1], "images")]
+    report = post_files(service, "/v1/galleries/mixed/persons/kit/samples", files)
+    assert report.status_code == 200
+    outcomes = [item["outcome"] for item in report.json()["results"]]
+    assert outcomes == ["added", "no_face", "invalid_image", "added"]
+    assert report.json()["results"][2]["reason"]  # says why
+    too_big = post_files(service, "/v1/galleries/mixed/persons/rose/samples",
+                         [upload(people["kit"][0], "images"), ("images", ("pad.png", b"\x89PNG" + b"0" * 6_100_000, "image/png"))])
+    assert too_big.status_code == 413
+    persons = requests.get(service.url + "/v1/galleries/mixed/persons", headers=service.auth(), timeout=30).json()["persons"]
+    assert [(p["person_id"], p["sample_count"]) for p in persons] == [("kit", 2)]
