@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartParser
 
 M = TypeVar("M", bound=BaseModel)
@@ -70,7 +71,10 @@ def _error(field: str, message: str) -> dict[str, Any]:
 
 
 async def _read_multipart(request: Request, images: tuple[str, ...], max_images: int):
-    form = await request.form(max_files=max_images + len(images), max_fields=50)
+    try:
+        form = await request.form(max_files=max_images + len(images), max_fields=50)
+    except HTTPException as exc:  # Starlette's words for a broken multipart body or too many parts
+        raise RequestValidationError([_error("body", f"malformed multipart body: {exc.detail}")]) from None
     fields: dict[str, Any] = {}
     found: dict[str, list[bytes]] = {}
     for name, value in form.multi_items():

@@ -176,6 +176,9 @@ def test_unusable_images_get_422(service, obama):
     assert no_face.status_code == 422 and no_face.json() == {"error": "NoFaceError", "detail": "No face was found in the second image"}
     truncated = post_files(service, "/v1/detect", [("image", ("cut.jpg", obama.read_bytes()[:50000], "image/jpeg"))])
     assert truncated.status_code == 422 and truncated.json()["error"] == "TruncatedImageError"
+    no_boundary = requests.post(service.url + "/v1/detect", headers=service.auth() | {"Content-Type": "multipart/form-data"},
+                                data=b"--x\r\n", timeout=30)
+    assert no_boundary.status_code == 422 and "multipart" in no_boundary.json()["detail"]
     broken_json = requests.post(service.url + "/v1/detect", headers=service.auth() | {"Content-Type": "application/json"},
                                 data=b"{not json", timeout=30)
     assert broken_json.status_code == 422 and "not valid JSON" in broken_json.json()["detail"]
