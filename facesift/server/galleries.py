@@ -75,7 +75,12 @@ class Galleries:
             if (folder / _SETTINGS).exists():
                 raise GalleryExistsError(f"A gallery named {name!r} already exists")
             folder.mkdir(parents=True, exist_ok=True)
-            self._open[name] = open_gallery(self._uri(name), pipeline=self.pipeline, model=self.pipeline.model)
+            gallery = open_gallery(self._uri(name), pipeline=self.pipeline, model=self.pipeline.model)
+            if keep_images and not gallery.supports_images:
+                gallery.close()
+                shutil.rmtree(folder)
+                raise ValueError(f"The {self.backend} gallery backend cannot keep images; create the gallery without them")
+            self._open[name] = gallery
             (folder / _SETTINGS).write_text(json.dumps({"keep_images": keep_images, "created_at": time.time()}))
         return self.info(name)
 

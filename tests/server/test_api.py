@@ -320,3 +320,18 @@ def test_enrol_judges_each_photo_and_a_refused_request_changes_nothing(service, 
     assert too_big.status_code == 413
     persons = requests.get(service.url + "/v1/galleries/mixed/persons", headers=service.auth(), timeout=30).json()["persons"]
     assert [(p["person_id"], p["sample_count"]) for p in persons] == [("kit", 2)]
+
+
+def test_galleries_on_embedded_milvus(tmp_path, people):
+    config = load_config(data_dir=tmp_path, gallery_backend="milvus-lite", workers=1)
+    with run_service(config) as live:
+        url, auth = live.url + "/v1/galleries", live.auth()
+        keeping = requests.post(url, headers=auth, json={"name": "photos", "keep_images": True}, timeout=60)
+        assert keeping.status_code == 422 and "cannot keep images" in keeping.json()["detail"]
+        assert requests.post(url, headers=auth, json={"name": "m"}, timeout=60).status_code == 201
+        for name in ("obama", "biden"):
+            report = post_files(live, f"/v1/galleries/m/persons/{name}/samples", [upload(people[name][0], "images")])
+            assert report.json()["added"] == 1
+        found = post_files(live, "/v1/galleries/m/search", [upload(people["obama"][3])]).json()
+        assert found["decision"] == "match" and found["candidates"][0]["person_id"] == "obama"
+        assert requests.delete(url + "/m", headers=auth, timeout=60).status_code == 204
