@@ -251,7 +251,7 @@ def _service(request: Request) -> Service:
     return request.app.state.service
 
 
-def _caller(request: Request, text: Annotated[str | None, Depends(_key_header)]) -> ApiKey:
+async def _caller(request: Request, text: Annotated[str | None, Depends(_key_header)]) -> ApiKey:
     """The key the request carries; 401 when it is missing, unknown or revoked."""
     if not text:
         raise HTTPException(401, "Send an API key in the X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
@@ -265,7 +265,7 @@ def _caller(request: Request, text: Annotated[str | None, Depends(_key_header)])
 Caller = Annotated[ApiKey, Depends(_caller)]
 
 
-def _admin(key: Caller) -> ApiKey:
+async def _admin(key: Caller) -> ApiKey:
     if not key.admin:
         raise HTTPException(403, "This needs an admin key")
     return key
