@@ -226,6 +226,8 @@ class Gallery(ABC):
     """
 
     backend: str = ""
+    #: whether ``enroll(keep_images=True)`` can store the source images
+    supports_images: bool = True
 
     def __init__(
         self,
@@ -324,6 +326,8 @@ class Gallery(ABC):
         closer to another person than to this one.
         """
         images = list(images)
+        if keep_images and not self.supports_images:
+            raise GalleryError(f"The {self.backend} backend cannot keep images; enrol with keep_images=False")
         if sources is not None and len(sources) != len(images):
             raise ValueError(f"{len(sources)} sources given for {len(images)} images")
         with self._lock:
