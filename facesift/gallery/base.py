@@ -460,22 +460,23 @@ class Gallery(ABC):
         ]
 
     def _rank(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float, str]]]:
-        """Per query: up to ``k`` (person_id, aggregated similarity, best sample id), best first."""
-        fanout = max(8 * k, 32 if self.aggregation == "best" else 64)
-        nearest = self._nearest(vectors, fanout)
+        """Per query: up to ``k`` (person_id, aggregated similarity, best sample id), best first.
+
+        The index gives the nearest samples; people are ordered by their best one. For ``mean_top`` the
+        best 2k of those people are then scored exactly on all their samples and re-ordered.
+        """
+        nearest = self._nearest(vectors, max(8 * k, 32))
         ranked = []
         for vector, hits in zip(vectors, nearest):
-            if self.aggregation == "best":
-                best: dict[str, tuple[float, str]] = {}
-                for sample_id, pid, sim in hits:
-                    if pid not in best or sim > best[pid][0]:
-                        best[pid] = (sim, sample_id)
-                scores = best
-            else:
-                people = list(dict.fromkeys(pid for _, pid, _ in hits))
-                scores = self._person_scores(vector[None, :], people)
-            order = sorted(scores.items(), key=lambda kv: -kv[1][0])[:k]
-            ranked.append([(pid, float(sim), sample_id) for pid, (sim, sample_id) in order])
+            best: dict[str, tuple[float, str]] = {}
+            for sample_id, pid, sim in hits:
+                if pid not in best or sim > best[pid][0]:
+                    best[pid] = (sim, sample_id)
+            order = sorted(best.items(), key=lambda kv: -kv[1][0])
+            if self.aggregation == "mean_top" and order:
+                scores = self._person_scores(vector[None, :], [pid for pid, _ in order[: 2 * k]])
+                order = sorted(scores.items(), key=lambda kv: -kv[1][0])
+            ranked.append([(pid, float(sim), sample_id) for pid, (sim, sample_id) in order[:k]])
         return ranked
 
     def _person_scores(self, vector: np.ndarray, people: Sequence[str]) -> dict[str, tuple[float, str]]:
