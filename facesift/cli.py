@@ -224,6 +224,11 @@ def demo() -> None:
     console.print("facesift works on this machine.")
 
 
+from facesift.gallery.cli import app as gallery_app  # noqa: E402  (after the helpers it imports)
+
+app.add_typer(gallery_app, name="gallery")
+
+
 def main() -> None:
     app()
 

@@ -30,8 +30,8 @@ def random_samples(count: int, people: int, seed: int) -> list[Sample]:
 
 
 def assert_consistent(path: Path) -> dict:
-    """Reopen: the index holds exactly SQLite's samples, and each sample finds itself first."""
-    with open_gallery(path, exact_below=0, aggregation="best") as gallery:
+    """Reopen: the index holds exactly SQLite's samples, and each sample finds itself first (exact search)."""
+    with open_gallery(path, aggregation="best") as gallery:
         stats = gallery.stats()
         assert stats.index["vectors"] == stats.samples
         export = path.with_suffix(".check.jsonl.gz")
@@ -43,7 +43,7 @@ def assert_consistent(path: Path) -> dict:
             vectors = np.stack([np.frombuffer(base64.b64decode(s["embedding"]), "<f4") for s in samples])
             found = gallery.search_embeddings(vectors, k=1)
             hits = sum(row[0].sample_id == s["sample_id"] for row, s in zip(found, samples) if row)
-            assert hits >= 0.99 * len(samples)
+            assert hits == len(samples)
         return {"samples": stats.samples, "ids": {s["sample_id"] for s in samples}}
 
 

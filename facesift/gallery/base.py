@@ -276,7 +276,7 @@ class Gallery(ABC):
         metadata = dict(metadata or {})
         json.dumps(metadata)  # refuse what cannot be stored, before storing anything
         with self._lock:
-            return self._add_person(person_id, metadata, time.time())
+            return self._add_persons([(person_id, metadata, time.time())])[0]
 
     def get_person(self, person_id: str) -> Person:
         with self._lock:
@@ -419,11 +419,11 @@ class Gallery(ABC):
                     f"this gallery holds {self.dims}-d {self.model!r} embeddings"
                 )
         with self._lock:
-            for person_id in dict.fromkeys(s.person_id for s in batch):
-                if self._get_person(person_id) is None:
-                    if not create:
-                        raise PersonNotFoundError(f"No person {person_id!r} in the gallery")
-                    self._add_person(person_id, {}, time.time())
+            wanted = list(dict.fromkeys(s.person_id for s in batch))
+            missing = [pid for pid in wanted if pid not in self._existing(wanted)]
+            if missing and not create:
+                raise PersonNotFoundError(f"No person {missing[0]!r} in the gallery")
+            self._add_persons([(pid, {}, time.time()) for pid in missing])
             self._add_samples(batch)
         return len(batch)
 
@@ -459,11 +459,17 @@ class Gallery(ABC):
             for row in ranked
         ]
 
+    def nearest_samples(self, vectors: np.ndarray, count: int = 1) -> list[list[tuple[str, str, float]]]:
+        """The nearest individual samples, not people: per row, (sample_id, person_id, similarity), best first."""
+        vectors = self._as_queries(vectors)
+        with self._lock:
+            return self._nearest(vectors, count)
+
     def _rank(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float, str]]]:
         """Per query: up to ``k`` (person_id, aggregated similarity, best sample id), best first.
 
         The index gives the nearest samples; people are ordered by their best one. For ``mean_top`` the
-        best 2k of those people are then scored exactly on all their samples and re-ordered.
+        best max(2k, 10) of those people are then scored exactly on all their samples and re-ordered.
         """
         nearest = self._nearest(vectors, max(8 * k, 32))
         ranked = []
@@ -474,7 +480,7 @@ class Gallery(ABC):
                     best[pid] = (sim, sample_id)
             order = sorted(best.items(), key=lambda kv: -kv[1][0])
             if self.aggregation == "mean_top" and order:
-                scores = self._person_scores(vector[None, :], [pid for pid, _ in order[: 2 * k]])
+                scores = self._person_scores(vector[None, :], [pid for pid, _ in order[: max(2 * k, 10)]])
                 order = sorted(scores.items(), key=lambda kv: -kv[1][0])
             ranked.append([(pid, float(sim), sample_id) for pid, (sim, sample_id) in order[:k]])
         return ranked
@@ -612,7 +618,7 @@ class Gallery(ABC):
                 if record["type"] == "person":
                     with self._lock:
                         if self._get_person(record["person_id"]) is None:
-                            self._add_person(record["person_id"], record.get("metadata") or {}, float(record.get("created_at") or time.time()))
+                            self._add_persons([(record["person_id"], record.get("metadata") or {}, float(record.get("created_at") or time.time()))])
                             persons_added += 1
                     continue
                 embedding = np.frombuffer(base64.b64decode(record["embedding"]), "<f4").astype(np.float32)
@@ -641,7 +647,12 @@ class Gallery(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def _add_person(self, person_id: str, metadata: dict, created_at: float) -> Person: ...
+    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
+        """Add people (id, metadata, created_at) in one write; PersonExistsError if any id is taken."""
+
+    @abstractmethod
+    def _existing(self, person_ids: Sequence[str]) -> set[str]:
+        """Which of these person ids are in the gallery."""
 
     @abstractmethod
     def _get_person(self, person_id: str) -> Person | None: ...

@@ -99,14 +99,24 @@ class MilvusGallery(Gallery):
         return Person(row["person_id"], json.loads(row["metadata"]), self._sample_count(row["person_id"]), float(row["created_at"]))
 
     # --- storage primitives --------------------------------------------------------------------------
-    def _add_person(self, person_id: str, metadata: dict, created_at: float) -> Person:
-        if self._query(self._persons, f"person_id == {_literal(person_id)}", ["person_id"], 1):
-            raise PersonExistsError(f"A person {person_id!r} already exists; enrol more samples with enroll(), or remove() first")
-        text = json.dumps(metadata)
-        if len(text) > 65_535:
+    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
+        taken = self._existing([pid for pid, _, _ in rows])
+        if taken:
+            raise PersonExistsError(f"A person {sorted(taken)[0]!r} already exists; enrol more samples with enroll(), or remove() first")
+        records = [{"person_id": pid, "metadata": json.dumps(meta), "created_at": created, "placeholder": [0.0, 0.0]} for pid, meta, created in rows]
+        if any(len(r["metadata"]) > 65_535 for r in records):
             raise GalleryError("Person metadata is limited to 64 KB of JSON on Milvus")
-        self._client.insert(self._persons, [{"person_id": person_id, "metadata": text, "created_at": created_at, "placeholder": [0.0, 0.0]}])
-        return Person(person_id, metadata, 0, created_at)
+        for start in range(0, len(records), 5000):
+            self._client.insert(self._persons, records[start : start + 5000])
+        return [Person(pid, meta, 0, created) for pid, meta, created in rows]
+
+    def _existing(self, person_ids: Sequence[str]) -> set[str]:
+        ids = list(person_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            found.update(r["person_id"] for r in self._query(self._persons, f"person_id in {_literal(chunk)}", ["person_id"], len(chunk)))
+        return found
 
     def _get_person(self, person_id: str) -> Person | None:
         rows = self._query(self._persons, f"person_id == {_literal(person_id)}", ["person_id", "metadata", "created_at"], 1)

@@ -118,6 +118,17 @@ class SQLiteGallery(Gallery):
             raise GalleryError(f"{self.path} has schema version {stored.get('schema_version')}; this facesift reads {SCHEMA_VERSION}")
 
     # --- the index cache -----------------------------------------------------------------------------
+    @property
+    def expansion_search(self) -> int:
+        """HNSW search breadth: higher finds the true nearest more often, slower (see benchmarks/gallery.py)."""
+        return self._index_options["expansion_search"]
+
+    @expansion_search.setter
+    def expansion_search(self, value: int) -> None:
+        with self._lock:
+            self._index_options["expansion_search"] = int(value)
+            self._index.expansion_search = int(value)
+
     def _new_index(self) -> Index:
         return Index(ndim=self.dims, metric="ip", dtype="f32", **self._index_options)
 
@@ -130,6 +141,7 @@ class SQLiteGallery(Gallery):
             try:
                 index = self._new_index()
                 index.load(str(self.index_path))
+                index.expansion_search = self._index_options["expansion_search"]
                 self._index, self._seq = index, int(saved["seq"])
             except (RuntimeError, ValueError, OSError):
                 self._index = None
@@ -230,13 +242,25 @@ class SQLiteGallery(Gallery):
             self._db = None
 
     # --- storage primitives --------------------------------------------------------------------------
-    def _add_person(self, person_id: str, metadata: dict, created_at: float) -> Person:
+    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
         try:
             with self._write() as db:
-                db.execute("INSERT INTO persons (person_id, metadata, created_at) VALUES (?, ?, ?)", (person_id, json.dumps(metadata), created_at))
+                db.executemany(
+                    "INSERT INTO persons (person_id, metadata, created_at) VALUES (?, ?, ?)",
+                    [(pid, json.dumps(meta), created) for pid, meta, created in rows],
+                )
         except sqlite3.IntegrityError:
-            raise PersonExistsError(f"A person {person_id!r} already exists; enrol more samples with enroll(), or remove() first") from None
-        return Person(person_id, metadata, 0, created_at)
+            taken = sorted(self._existing([pid for pid, _, _ in rows]))
+            raise PersonExistsError(f"A person {taken[0]!r} already exists; enrol more samples with enroll(), or remove() first") from None
+        return [Person(pid, meta, 0, created) for pid, meta, created in rows]
+
+    def _existing(self, person_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(person_ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            found.update(r[0] for r in self._db.execute(f"SELECT person_id FROM persons WHERE person_id IN ({_marks(chunk)})", chunk))
+        return found
 
     _PERSON_SQL = (
         "SELECT p.person_id, p.metadata, p.created_at, (SELECT COUNT(*) FROM samples s WHERE s.pkey = p.pkey) FROM persons p"
@@ -284,7 +308,11 @@ class SQLiteGallery(Gallery):
         if not samples:
             return
         with self._write() as db:
-            people = dict(db.execute(f"SELECT person_id, pkey FROM persons WHERE person_id IN ({_marks(s.person_id for s in samples)})", [s.person_id for s in samples]))
+            people: dict[str, int] = {}
+            ids = list(dict.fromkeys(s.person_id for s in samples))
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                people.update(db.execute(f"SELECT person_id, pkey FROM persons WHERE person_id IN ({_marks(chunk)})", chunk))
             for sample in samples:
                 cursor = db.execute(
                     "INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
