@@ -420,7 +420,8 @@ class Gallery(ABC):
                 )
         with self._lock:
             wanted = list(dict.fromkeys(s.person_id for s in batch))
-            missing = [pid for pid in wanted if pid not in self._existing(wanted)]
+            existing = self._existing(wanted)
+            missing = [pid for pid in wanted if pid not in existing]
             if missing and not create:
                 raise PersonNotFoundError(f"No person {missing[0]!r} in the gallery")
             self._add_persons([(pid, {}, time.time()) for pid in missing])
@@ -468,8 +469,8 @@ class Gallery(ABC):
     def _rank(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float, str]]]:
         """Per query: up to ``k`` (person_id, aggregated similarity, best sample id), best first.
 
-        The index gives the nearest samples; people are ordered by their best one. For ``mean_top`` the
-        best max(2k, 10) of those people are then scored exactly on all their samples and re-ordered.
+        The index gives the nearest samples; people are ordered by their best one, and the best
+        max(2k, 10) of those people are then scored exactly (float32, all their samples) and re-ordered.
         """
         nearest = self._nearest(vectors, max(8 * k, 32))
         ranked = []
@@ -479,7 +480,7 @@ class Gallery(ABC):
                 if pid not in best or sim > best[pid][0]:
                     best[pid] = (sim, sample_id)
             order = sorted(best.items(), key=lambda kv: -kv[1][0])
-            if self.aggregation == "mean_top" and order:
+            if order:
                 scores = self._person_scores(vector[None, :], [pid for pid, _ in order[: max(2 * k, 10)]])
                 order = sorted(scores.items(), key=lambda kv: -kv[1][0])
             ranked.append([(pid, float(sim), sample_id) for pid, (sim, sample_id) in order[:k]])

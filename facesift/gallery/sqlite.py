@@ -58,7 +58,8 @@ class SQLiteGallery(Gallery):
         exact_below: int = 50_000,
         connectivity: int = 16,
         expansion_add: int = 128,
-        expansion_search: int = 64,
+        expansion_search: int = 128,
+        dtype: str = "f16",
         busy_timeout: float = 30.0,
         save_every: int = 100_000,
         **options: Any,
@@ -74,7 +75,7 @@ class SQLiteGallery(Gallery):
         self._sidecar = self.path.with_name(self.path.name + ".usearch.json")
         self.exact_below = exact_below
         self.save_every = save_every
-        self._index_options = dict(connectivity=connectivity, expansion_add=expansion_add, expansion_search=expansion_search)
+        self._index_options = dict(connectivity=connectivity, expansion_add=expansion_add, expansion_search=expansion_search, dtype=dtype)
         try:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -130,7 +131,7 @@ class SQLiteGallery(Gallery):
             self._index.expansion_search = int(value)
 
     def _new_index(self) -> Index:
-        return Index(ndim=self.dims, metric="ip", dtype="f32", **self._index_options)
+        return Index(ndim=self.dims, metric="ip", **self._index_options)
 
     def _open_index(self) -> None:
         """Load the persisted index if it is usable, else rebuild it; then replay what it lacks."""
@@ -313,13 +314,15 @@ class SQLiteGallery(Gallery):
             for start in range(0, len(ids), 900):
                 chunk = ids[start : start + 900]
                 people.update(db.execute(f"SELECT person_id, pkey FROM persons WHERE person_id IN ({_marks(chunk)})", chunk))
-            for sample in samples:
-                cursor = db.execute(
-                    "INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (sample.sample_id, people[sample.person_id], np.asarray(sample.embedding, "<f4").tobytes(), sample.model, sample.quality, sample.content_sha256, sample.created_at),
-                )
-                if sample.image is not None:
-                    db.execute("INSERT INTO images VALUES (?, ?)", (cursor.lastrowid, sample.image))
+            insert = "INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+            def row(s: Sample) -> tuple:
+                return (s.sample_id, people[s.person_id], np.asarray(s.embedding, "<f4").tobytes(), s.model, s.quality, s.content_sha256, s.created_at)
+
+            db.executemany(insert, [row(s) for s in samples if s.image is None])
+            for sample in (s for s in samples if s.image is not None):
+                cursor = db.execute(insert, row(sample))
+                db.execute("INSERT INTO images VALUES (?, ?)", (cursor.lastrowid, sample.image))
         self._after_write()
 
     def _after_write(self) -> None:
