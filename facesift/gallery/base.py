@@ -596,6 +596,12 @@ class Gallery(ABC):
     def import_file(self, path: str | Path) -> ImportReport:
         """Add the people and samples of an exported file; samples already here (same id) are skipped."""
         path = Path(path)
+        try:
+            return self._import(path)
+        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+            raise GalleryError(f"{path} is not a facesift gallery export (it is not readable text: {exc})") from None
+
+    def _import(self, path: Path) -> ImportReport:
         persons_added = samples_added = skipped = 0
         with _open_text(path, "rt") as lines:
             header = _read_header(path, next(lines, ""))
