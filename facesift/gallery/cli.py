@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import typer
 from rich.table import Table
@@ -18,6 +18,7 @@ from rich.table import Table
 from facesift.cli import _fail, console, errors, expand_images, progress_bar
 from facesift.errors import FacesiftError, GalleryError
 
+T = TypeVar("T")
 app = typer.Typer(help="Enrol people and search, check or clean a gallery of faces.", no_args_is_help=True)
 
 GalleryArg = typer.Argument(..., help="Gallery URI or path of an SQLite gallery file.")
@@ -40,6 +41,15 @@ def _gallery_fail(exc: Exception) -> None:
         errors.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(6)
     _fail(exc)
+
+
+def _call(uri: str, action: Callable[[Any], T]) -> T:
+    """Open the gallery, run ``action`` on it, close it; errors become messages and exit codes."""
+    with _open(uri) as store:
+        try:
+            return action(store)
+        except (FacesiftError, OSError, ValueError) as exc:
+            _gallery_fail(exc)
 
 
 def _emit(data, as_json: bool) -> bool:
@@ -93,11 +103,7 @@ def search(
     as_json: bool = JsonOpt,
 ) -> None:
     """Who is this? Enrolled people ranked by similarity, and whether the best one is a match."""
-    with _open(gallery) as store:
-        try:
-            result = store.search(image, k=k, threshold=threshold, false_match_rate=fmr)
-        except (FacesiftError, FileNotFoundError, ValueError) as exc:
-            _gallery_fail(exc)
+    result = _call(gallery, lambda store: store.search(image, k=k, threshold=threshold, false_match_rate=fmr))
     if _emit(result.to_dict(), as_json):
         return
     colour = {"match": "green", "unknown": "yellow"}.get(result.decision, "red")
@@ -118,11 +124,7 @@ def check(
     as_json: bool = JsonOpt,
 ) -> None:
     """Is this photo PERSON, someone else enrolled, or nobody we know?"""
-    with _open(gallery) as store:
-        try:
-            result = store.check(person, image, threshold=threshold, false_match_rate=fmr)
-        except (FacesiftError, FileNotFoundError, ValueError) as exc:
-            _gallery_fail(exc)
+    result = _call(gallery, lambda store: store.check(person, image, threshold=threshold, false_match_rate=fmr))
     if _emit(result.to_dict(), as_json):
         return
     colour = "green" if result.outcome.value == "owner" else "yellow"
@@ -141,22 +143,17 @@ def remove(
     if (person is None) == (sample is None):
         errors.print("[bold red]error:[/] give a PERSON or --sample ID (one of them)")
         raise typer.Exit(2)
-    with _open(gallery) as store:
-        try:
-            if sample is not None:
-                store.remove_sample(sample)
-                console.print(f"removed sample {sample}")
-            else:
-                console.print(f"removed {person!r} and {store.remove(person)} samples")
-        except FacesiftError as exc:
-            _gallery_fail(exc)
+    if sample is not None:
+        _call(gallery, lambda store: store.remove_sample(sample))
+        console.print(f"removed sample {sample}")
+    else:
+        console.print(f"removed {person!r} and {_call(gallery, lambda store: store.remove(person))} samples")
 
 
 @app.command()
 def persons(gallery: str = GalleryArg, offset: int = 0, limit: int = 100, as_json: bool = JsonOpt) -> None:
     """List enrolled people and their sample counts."""
-    with _open(gallery) as store:
-        people = store.list_persons(offset, limit)
+    people = _call(gallery, lambda store: store.list_persons(offset, limit))
     if _emit([p.to_dict() for p in people], as_json):
         return
     table = Table("person", "samples", "metadata")
@@ -168,11 +165,7 @@ def persons(gallery: str = GalleryArg, offset: int = 0, limit: int = 100, as_jso
 @app.command()
 def duplicates(gallery: str = GalleryArg, threshold: Optional[float] = ThresholdOpt, fmr: Optional[float] = typer.Option(None, help="False-match rate (default 1e-4: every pair of people is compared)."), as_json: bool = JsonOpt) -> None:
     """Pairs of people who are probably the same human (one face under two ids)."""
-    with _open(gallery) as store:
-        try:
-            pairs = store.duplicates(threshold=threshold, false_match_rate=fmr)
-        except ValueError as exc:
-            _gallery_fail(exc)
+    pairs = _call(gallery, lambda store: store.duplicates(threshold=threshold, false_match_rate=fmr))
     if _emit([p.to_dict() for p in pairs], as_json):
         return
     table = Table("person a", "person b", "similarity")
@@ -184,8 +177,7 @@ def duplicates(gallery: str = GalleryArg, threshold: Optional[float] = Threshold
 @app.command()
 def stats(gallery: str = GalleryArg, as_json: bool = JsonOpt) -> None:
     """Backend, model, counts and index state."""
-    with _open(gallery) as store:
-        result = store.stats()
+    result = _call(gallery, lambda store: store.stats())
     if _emit(result.to_dict(), as_json):
         return
     for key, value in result.to_dict().items():
@@ -195,16 +187,11 @@ def stats(gallery: str = GalleryArg, as_json: bool = JsonOpt) -> None:
 @app.command("export")
 def export_gallery(gallery: str = GalleryArg, file: Path = typer.Argument(..., help="Output file (.jsonl, or .jsonl.gz to compress).")) -> None:
     """Write the gallery to a portable, versioned JSON-lines file."""
-    with _open(gallery) as store:
-        console.print(f"wrote {store.export(file)} samples to {file}")
+    console.print(f"wrote {_call(gallery, lambda store: store.export(file))} samples to {file}")
 
 
 @app.command("import")
 def import_gallery(gallery: str = GalleryArg, file: Path = typer.Argument(..., help="A file written by 'facesift gallery export'.")) -> None:
     """Add the people and samples of an exported file (samples already present are skipped)."""
-    with _open(gallery) as store:
-        try:
-            report = store.import_file(file)
-        except (FacesiftError, OSError) as exc:
-            _gallery_fail(exc)
+    report = _call(gallery, lambda store: store.import_file(file))
     console.print(f"added {report.persons_added} people and {report.samples_added} samples; skipped {report.samples_skipped} already present")
