@@ -6,9 +6,8 @@ Exit codes: 0 success, 2 bad usage, 3 unreadable image, 4 no face found, 5 model
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import typer

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from facesift.errors import ModelError, ModelNotInstalledError
+from facesift.registry import user_dir
 
 #: A repair turns the verified source bytes into the bytes we actually run.
 Repair = Callable[[bytes], bytes]
@@ -52,11 +53,7 @@ def registered_weights() -> dict[str, WeightFile]:
 
 def cache_dir() -> Path:
     """Where repaired models live: ``$FACESIFT_CACHE_DIR``, else the user's cache folder."""
-    override = os.environ.get("FACESIFT_CACHE_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "facesift"
+    return user_dir("FACESIFT_CACHE_DIR", "XDG_CACHE_HOME", ".cache", "facesift")
 
 
 def locate_source(weights: WeightFile) -> Path:

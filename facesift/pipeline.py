@@ -118,7 +118,8 @@ class Pipeline:
             offset = 0
             for index, source, analysed in pending:
                 count = len(analysed.crops)
-                results.append(self._image_faces(index, source, analysed, vectors[offset : offset + count]))
+                faces = tuple(self._embed(analysed, vectors[offset : offset + count]))
+                results.append(ImageFaces(index, source, faces, analysed.image_size))
                 offset += count
             pending.clear()
             pending_crops.clear()
@@ -141,7 +142,6 @@ class Pipeline:
             except (FacesiftError, OSError, ValueError) as exc:
                 if on_error == "raise":
                     raise
-                flush()
                 results.append(ImageFaces(index, source, (), None, str(exc), type(exc).__name__))
             else:
                 pending.append((index, source, analysed))
@@ -163,23 +163,20 @@ class Pipeline:
         detected = [DetectedFace(face, assess(face, crop, self.quality_policy)) for face, crop in zip(faces, crops)]
         return _Analysed((width, height), detected, crops)
 
-    def _embed(self, analysed: _Analysed) -> list[FaceEmbedding]:
-        vectors = self.embedder.embed(analysed.crops)
+    def _embed(self, analysed: _Analysed, vectors: np.ndarray | None = None) -> list[FaceEmbedding]:
+        """Pair each detected face with its embedding (computed here unless already batched elsewhere)."""
+        if vectors is None:
+            vectors = self.embedder.embed(analysed.crops)
         return [
             FaceEmbedding(item.face, item.quality, vector, self.model)
             for item, vector in zip(analysed.detected, vectors)
         ]
 
-    def _image_faces(self, index: int, source: str, analysed: _Analysed, vectors: np.ndarray) -> ImageFaces:
-        faces = tuple(
-            FaceEmbedding(item.face, item.quality, vector, self.model)
-            for item, vector in zip(analysed.detected, vectors)
-        )
-        return ImageFaces(index, source, faces, analysed.image_size)
-
     def one_face(self, image: ImageInput, *, policy: str = "largest", label: str = "image") -> FaceEmbedding:
         """The single face to use from ``image``, or :class:`NoFaceError` naming ``label``."""
-        faces = self.represent(image, policy=policy if policy != "all" else "largest")
+        if policy == "all":
+            raise ValueError("one_face needs a policy that picks one face: largest or central")
+        faces = self.represent(image, policy=policy)
         if not faces:
             raise NoFaceError(f"No face was found in {label}")
         return faces[0]

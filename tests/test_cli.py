@@ -61,8 +61,11 @@ def test_errors_exit_non_zero_with_a_message(obama, tmp_path):
     assert missing.exit_code == 3
     unknown = runner.invoke(app, ["verify", str(obama), str(obama), "--model", "nonesuch"])
     assert unknown.exit_code == 2 and "available" in unknown.output
-    partly_bad = runner.invoke(app, ["detect", str(obama), str(text)])
-    assert partly_bad.exit_code == 3 and "obama.jpg" in partly_bad.stdout
+    partly_bad = runner.invoke(app, ["detect", str(obama), str(text), "--json"])
+    records = [json.loads(line) for line in partly_bad.stdout.splitlines() if line.strip()]
+    assert partly_bad.exit_code == 3  # the bad file is reported, and the good one still processed
+    assert len(records[0]["faces"]) == 1 and records[0]["error"] is None
+    assert records[1]["faces"] == [] and "not an image" in records[1]["error"]
 
 
 def test_installed_entry_point(obama):

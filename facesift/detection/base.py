@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
 
 import cv2
 import numpy as np
 
-from facesift.errors import UnknownBackendError
+from facesift.registry import Registry
 from facesift.results import Face
 
 #: Raw detector output in the coordinates of the image it was given:
@@ -81,33 +80,14 @@ class Detector(ABC):
         return int(round(0.25 * max(shape))) if max(shape) <= 400 else 0
 
 
-DetectorFactory = Callable[..., Detector]
-_DETECTORS: dict[str, DetectorFactory] = {}
-
-
-def register_detector(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
-    """Class decorator: make a detector backend available under ``name``."""
-
-    def decorate(factory: DetectorFactory) -> DetectorFactory:
-        _DETECTORS[name] = factory
-        return factory
-
-    return decorate
-
-
-def available_detectors() -> list[str]:
-    return sorted(_DETECTORS)
+DETECTORS: Registry[Detector] = Registry("detector")
+register_detector = DETECTORS.register
+available_detectors = DETECTORS.names
 
 
 def create_detector(name: str, **options) -> Detector:
     """A new detector instance of the backend called ``name``."""
-    try:
-        factory = _DETECTORS[name]
-    except KeyError:
-        raise UnknownBackendError(
-            f"Unknown detector {name!r}; available: {', '.join(available_detectors())}"
-        ) from None
-    return factory(**options)
+    return DETECTORS.create(name, **options)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:

