@@ -25,6 +25,7 @@ import numpy as np
 from facesift.errors import GalleryError, ImageError, PersonNotFoundError, UnknownBackendError
 from facesift.image import ImageInput, image_sha256
 from facesift.pipeline import Pipeline, get_pipeline
+from facesift.registry import Registry
 from facesift.results import Face, FaceEmbedding, FaceQuality, _ToDict
 from facesift.verification import resolve_threshold
 
@@ -167,19 +168,18 @@ class ImportReport(_ToDict):
 
 
 # --- backend registry --------------------------------------------------------------------------------
-GalleryFactory = Callable[..., "Gallery"]
-_BACKENDS: dict[str, GalleryFactory] = {}
+GALLERIES: Registry["Gallery"] = Registry("gallery URI scheme")
 #: schemes whose backend module is imported on first use (so pymilvus is only needed for Milvus)
 _BUILTIN = {"sqlite": "facesift.gallery.sqlite", "milvus": "facesift.gallery.milvus", "milvus-lite": "facesift.gallery.milvus"}
 
 
-def register_backend(*schemes: str) -> Callable[[GalleryFactory], GalleryFactory]:
+def register_backend(*schemes: str) -> Callable[[type], type]:
     """Class decorator: open URIs with these schemes with this backend."""
 
-    def decorate(factory: GalleryFactory) -> GalleryFactory:
+    def decorate(backend: type) -> type:
         for scheme in schemes:
-            _BACKENDS[scheme] = factory
-        return factory
+            GALLERIES.register(scheme)(backend)
+        return backend
 
     return decorate
 
@@ -202,7 +202,7 @@ def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
     :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``).
     """
     scheme, _ = split_uri(uri)
-    if scheme not in _BACKENDS and scheme in _BUILTIN:
+    if scheme not in GALLERIES.names() and scheme in _BUILTIN:
         try:
             importlib.import_module(_BUILTIN[scheme])
         except ImportError as exc:
@@ -210,11 +210,10 @@ def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
                 f"The {scheme!r} gallery backend needs a package that is not installed ({exc}); "
                 "for Milvus run: pip install 'facesift[milvus]'"
             ) from exc
-    if scheme not in _BACKENDS:
-        raise UnknownBackendError(
-            f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(sorted(_BUILTIN))}"
-        )
-    return _BACKENDS[scheme](str(uri), **options)
+    if scheme not in GALLERIES.names():
+        known = sorted(set(_BUILTIN) | set(GALLERIES.names()))
+        raise UnknownBackendError(f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(known)}, or a plain path for SQLite")
+    return GALLERIES.create(scheme, uri=str(uri), **options)
 
 
 # --- the gallery -------------------------------------------------------------------------------------
