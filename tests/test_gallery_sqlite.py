@@ -102,6 +102,52 @@ def test_a_second_connection_sees_commits_and_removals(tmp_path):
         assert reader.stats().index["vectors"] == 240
 
 
+READER = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from facesift.gallery import open_gallery
+    gallery = open_gallery(sys.argv[1], exact_below=0)
+    vectors = np.load(sys.argv[2])
+    deadline = time.time() + 60
+
+    def wait(done):
+        while not done():
+            if time.time() > deadline:
+                print("TIMEOUT", flush=True)
+                sys.exit(1)
+            time.sleep(0.01)
+
+    for step, vector in enumerate(vectors):  # each vector is written by the parent after the last was seen
+        wait(lambda: [hit[0] for hit in gallery.nearest_samples(vector, 1)[0]] == [f"v{step}"])
+        print("SEEN", step, flush=True)
+    wait(lambda: gallery.stats().samples == 0)  # then the parent removes everyone
+    print("GONE", gallery.nearest_samples(vectors[0], 1)[0], flush=True)
+    """
+)
+
+
+def test_another_process_sees_each_commit_and_removal(tmp_path):
+    path = tmp_path / "g.db"
+    samples = random_samples(600, 6, seed=7)
+    vectors = np.stack([s.embedding for s in samples[:5]])
+    np.save(tmp_path / "probes.npy", vectors)
+    with open_gallery(path) as writer:
+        writer.add_samples(samples[5:])  # the reader starts on a gallery that already holds samples
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(tmp_path / "probes.npy")], stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            for step in range(5):
+                writer.add_samples([Sample(f"v{step}", "probe", vectors[step], "sface", 1.0, f"v{step}", 0.0)])
+                assert reader.stdout.readline().split() == ["SEEN", str(step)]
+            for person in [p.person_id for p in writer.list_persons()]:
+                writer.remove(person)
+            assert reader.stdout.readline().strip() == "GONE []"
+        finally:
+            reader.kill()
+            reader.wait(timeout=30)
+
+
 WRITER = textwrap.dedent(
     """
     import sys, uuid, time

@@ -324,7 +324,8 @@ class Gallery(ABC):
         image) only ever reports samples that survive a crash. ``strict`` also refuses a sample that is
         closer to another person than to this one.
         """
-        images = list(images)
+        # a file object can be read once: read it here so the detector and the content hash see the same bytes
+        images = [image.read() if hasattr(image, "read") else image for image in images]
         if keep_images and not self.supports_images:
             raise GalleryError(f"The {self.backend} backend cannot keep images; enrol with keep_images=False")
         if sources is not None and len(sources) != len(images):
@@ -738,9 +739,6 @@ def _image_bytes(image: ImageInput) -> bytes:
         return bytes(image)
     if isinstance(image, (str, Path)) or hasattr(image, "__fspath__"):
         return Path(image).read_bytes()
-    if hasattr(image, "read"):
-        image.seek(0)
-        return image.read()
     from facesift.image import load_image
 
     buffer = io.BytesIO()
