@@ -26,7 +26,7 @@ from facesift.errors import GalleryError, ImageError, PersonNotFoundError, Unkno
 from facesift.image import ImageInput, image_sha256
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.registry import Registry
-from facesift.results import Face, FaceEmbedding, FaceQuality, _ToDict
+from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
 from facesift.verification import resolve_threshold
 
 #: Version of the export file format (JSON lines); bump it when a field changes meaning.
@@ -349,8 +349,10 @@ class Gallery(ABC):
                     on_result(result)
         return EnrollReport(person_id, tuple(results))
 
-    def _enroll_one(self, person_id, index, source, image, item, strict, keep_images) -> EnrollResult:
-        def result(outcome, reason, sample_id=None, other=None, similarity=None, quality=None) -> EnrollResult:
+    def _enroll_one(
+        self, person_id: str, index: int, source: str, image: ImageInput, item: ImageFaces, strict: bool, keep_images: bool
+    ) -> EnrollResult:
+        def result(outcome: EnrollOutcome, reason: str, sample_id=None, other=None, similarity=None, quality=None) -> EnrollResult:
             return EnrollResult(index, source, outcome, sample_id, reason, other, similarity, quality)
 
         if item.error is not None:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 from usearch.index import Index
 
-from facesift.errors import GalleryError, PersonExistsError, SampleNotFoundError
+from facesift.errors import GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
 from facesift.gallery.base import Gallery, Person, Sample, register_backend, split_uri
 
 SCHEMA_VERSION = 1
@@ -314,6 +314,8 @@ class SQLiteGallery(Gallery):
             for start in range(0, len(ids), 900):
                 chunk = ids[start : start + 900]
                 people.update(db.execute(f"SELECT person_id, pkey FROM persons WHERE person_id IN ({_marks(chunk)})", chunk))
+            if len(people) < len(ids):  # removed by another process since it was checked
+                raise PersonNotFoundError(f"No person {sorted(set(ids) - set(people))[0]!r} in the gallery (removed meanwhile?)")
             insert = "INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
             def row(s: Sample) -> tuple:
