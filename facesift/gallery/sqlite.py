@@ -24,6 +24,8 @@ from facesift.errors import GalleryError, PersonExistsError, PersonNotFoundError
 from facesift.gallery.base import Gallery, Person, Sample, register_backend, split_uri
 
 SCHEMA_VERSION = 1
+#: how many samples the index proposes per query at least, to be re-ranked exactly
+RERANK = 16
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS persons (
@@ -55,7 +57,7 @@ class SQLiteGallery(Gallery):
         self,
         uri: str,
         *,
-        exact_below: int = 50_000,
+        exact_below: int = 15_000,
         connectivity: int = 16,
         expansion_add: int = 128,
         expansion_search: int = 128,
@@ -340,26 +342,34 @@ class SQLiteGallery(Gallery):
         return (row[0], row[1]) if row else None
 
     def _nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
+        """The index proposes at least ``RERANK`` samples per query; their float32 embeddings from SQLite
+        give the exact similarities they are ranked by (so the true nearest wins whenever it was proposed)."""
         self._sync()
         if len(self._index) == 0:
             return [[] for _ in vectors]
         exact = len(self._index) < self.exact_below
-        matches = self._index.search(np.ascontiguousarray(vectors, np.float32), min(count, len(self._index)), exact=exact)
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        matches = self._index.search(vectors, min(max(count, RERANK), len(self._index)), exact=exact)
         keys = np.atleast_2d(matches.keys)
-        sims = 1.0 - np.atleast_2d(matches.distances)
         counts = np.atleast_1d(matches.counts if hasattr(matches, "counts") else len(matches))  # one query: Matches
         wanted = sorted({int(k) for row, n in zip(keys, counts) for k in row[:n]})
-        names: dict[int, tuple[str, str]] = {}
+        found: dict[int, tuple[str, str, bytes]] = {}
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
-            for key, sample_id, person_id in self._db.execute(
-                f"SELECT s.key, s.sample_id, p.person_id FROM samples s JOIN persons p USING (pkey) WHERE s.key IN ({_marks(chunk)})", chunk
+            for key, sample_id, person_id, blob in self._db.execute(
+                f"SELECT s.key, s.sample_id, p.person_id, s.embedding FROM samples s JOIN persons p USING (pkey) WHERE s.key IN ({_marks(chunk)})", chunk
             ):
-                names[key] = (sample_id, person_id)
-        return [
-            [(*names[int(k)], float(s)) for k, s in zip(row[:n], sim[:n]) if int(k) in names]
-            for row, sim, n in zip(keys, sims, counts)
-        ]
+                found[key] = (sample_id, person_id, blob)
+        results = []
+        for vector, row, n in zip(vectors, keys, counts):
+            present = [found[int(k)] for k in row[:n] if int(k) in found]
+            if not present:
+                results.append([])
+                continue
+            sims = _vectors([blob for _, _, blob in present], self.dims) @ vector
+            order = np.argsort(-sims, kind="stable")[:count]
+            results.append([(present[i][0], present[i][1], float(sims[i])) for i in order])
+        return results
 
     def _person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
         ids = list(person_ids)
