@@ -223,6 +223,10 @@ def demo() -> None:
     console.print("facesift works on this machine.")
 
 
+from facesift.gallery.cli import app as gallery_app  # noqa: E402  (after the helpers it imports)
+
+app.add_typer(gallery_app, name="gallery")
+
 from facesift.server.cli import keys_app, serve  # noqa: E402  (the service's commands live with the service)
 
 app.command()(serve)
