@@ -223,9 +223,15 @@ def demo() -> None:
     console.print("facesift works on this machine.")
 
 
-from facesift.evaluation.cli import app as evaluate_app  # noqa: E402  (it imports helpers defined above)
+# Each part of the library keeps its own commands; imported last because they use the helpers above.
+from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
+from facesift.gallery.cli import app as gallery_app  # noqa: E402
+from facesift.server.cli import keys_app, serve  # noqa: E402
 
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(gallery_app, name="gallery")
+app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 
 def main() -> None:

@@ -1,0 +1,777 @@
+"""The gallery contract: people, their face samples, and the decisions made against them.
+
+:class:`Gallery` holds every policy (what enrolment accepts, how a person's samples are aggregated, which
+threshold decides) once; a backend only stores people and samples and finds nearest samples. A backend is
+one file that registers itself for a URI scheme; :func:`open_gallery` picks it from the URI.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import importlib
+import json
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from facesift.errors import GalleryError, ImageError, PersonNotFoundError, UnknownBackendError
+from facesift.image import ImageInput, image_sha256
+from facesift.pipeline import Pipeline, get_pipeline
+from facesift.registry import Registry
+from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
+from facesift.verification import resolve_threshold
+
+#: Version of the export file format (JSON lines); bump it when a field changes meaning.
+EXPORT_FORMAT = "facesift-gallery"
+EXPORT_VERSION = 1
+
+#: A sample this similar to a stored one is the same photo (re-encoded, resized, lightly cropped).
+DUPLICATE_SIMILARITY = 0.95
+#: A second face at least this fraction of the largest face's area makes a photo ambiguous: refused.
+MULTIPLE_FACE_AREA_RATIO = 0.4
+#: How many of a person's best-matching samples the ``mean_top`` aggregation averages.
+MEAN_TOP = 3
+#: Default false-match rate for ``duplicates``: stricter than search, since every pair of people is compared.
+DUPLICATES_FALSE_MATCH_RATE = 1e-4
+AGGREGATIONS = ("best", "mean_top")
+
+
+class EnrollOutcome(str, Enum):
+    ADDED = "added"
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    LOW_QUALITY = "low_quality"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    INVALID_IMAGE = "invalid_image"
+
+
+class CheckOutcome(str, Enum):
+    OWNER = "owner"
+    OTHER_PERSON = "other_person"
+    UNKNOWN = "unknown"
+    NO_FACE = "no_face"
+    LOW_QUALITY = "low_quality"
+    MULTIPLE_FACES = "multiple_faces"
+
+
+@dataclass(frozen=True)
+class Person(_ToDict):
+    person_id: str
+    metadata: dict[str, Any]
+    sample_count: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Sample(_ToDict):
+    """One stored face: what a backend writes and reads. ``image`` only when enrolled with keep_images."""
+
+    sample_id: str
+    person_id: str
+    embedding: np.ndarray = field(repr=False)
+    model: str
+    quality: float
+    content_sha256: str
+    created_at: float
+    image: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class EnrollResult(_ToDict):
+    index: int
+    source: str
+    outcome: EnrollOutcome
+    sample_id: str | None
+    reason: str
+    other_person: str | None = None
+    similarity: float | None = None
+    quality: FaceQuality | None = None
+
+
+@dataclass(frozen=True)
+class EnrollReport(_ToDict):
+    person_id: str
+    results: tuple[EnrollResult, ...]
+
+    @property
+    def added(self) -> int:
+        return sum(r.outcome is EnrollOutcome.ADDED for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"added": self.added}
+
+
+@dataclass(frozen=True)
+class Candidate(_ToDict):
+    rank: int
+    person_id: str
+    similarity: float
+    sample_id: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchResult(_ToDict):
+    decision: str  # "match" | "unknown" | "no_face"
+    candidates: tuple[Candidate, ...]
+    threshold: float
+    false_match_rate: float | None
+    face: Face | None
+    quality: FaceQuality | None
+
+
+@dataclass(frozen=True)
+class CheckResult(_ToDict):
+    outcome: CheckOutcome
+    person_id: str
+    owner_similarity: float | None
+    other_person: str | None
+    other_similarity: float | None
+    threshold: float
+    reasons: tuple[str, ...]
+    face: Face | None
+    quality: FaceQuality | None
+
+
+@dataclass(frozen=True)
+class DuplicatePair(_ToDict):
+    person_a: str
+    person_b: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class GalleryStats(_ToDict):
+    backend: str
+    uri: str
+    model: str
+    dims: int
+    persons: int
+    samples: int
+    index: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ImportReport(_ToDict):
+    persons_added: int
+    samples_added: int
+    samples_skipped: int
+
+
+# --- backend registry --------------------------------------------------------------------------------
+GALLERIES: Registry["Gallery"] = Registry("gallery URI scheme")
+#: schemes whose backend module is imported on first use (so pymilvus is only needed for Milvus)
+_BUILTIN = {"sqlite": "facesift.gallery.sqlite", "milvus": "facesift.gallery.milvus", "milvus-lite": "facesift.gallery.milvus"}
+
+
+def register_backend(*schemes: str) -> Callable[[type], type]:
+    """Class decorator: open URIs with these schemes with this backend."""
+
+    def decorate(backend: type) -> type:
+        for scheme in schemes:
+            GALLERIES.register(scheme)(backend)
+        return backend
+
+    return decorate
+
+
+def split_uri(uri: str | Path) -> tuple[str, str]:
+    """``scheme://rest`` -> (scheme, rest); a plain path is an SQLite file."""
+    text = str(uri)
+    if "://" not in text:
+        return "sqlite", text
+    scheme, rest = text.split("://", 1)
+    return scheme.lower(), rest
+
+
+def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
+    """Open (creating if needed) the gallery at ``uri``.
+
+    ``sqlite:///path/g.db`` or a plain path: embedded SQLite + ANN index (the default);
+    ``milvus-lite:///path/m.db``: embedded Milvus; ``milvus://host:19530/name``: a Milvus server or cluster.
+    Options: ``model`` (embedder, default sface), ``detector`` (default yunet), ``pipeline`` (a ready
+    :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``).
+    """
+    scheme, _ = split_uri(uri)
+    if scheme not in GALLERIES.names() and scheme in _BUILTIN:
+        try:
+            importlib.import_module(_BUILTIN[scheme])
+        except ImportError as exc:
+            raise GalleryError(
+                f"The {scheme!r} gallery backend needs a package that is not installed ({exc}); "
+                "for Milvus run: pip install 'facesift[milvus]'"
+            ) from exc
+    if scheme not in GALLERIES.names():
+        known = sorted(set(_BUILTIN) | set(GALLERIES.names()))
+        raise UnknownBackendError(f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(known)}, or a plain path for SQLite")
+    return GALLERIES.create(scheme, uri=str(uri), **options)
+
+
+# --- the gallery -------------------------------------------------------------------------------------
+class Gallery(ABC):
+    """People and their face samples, searchable by face. Thread-safe: one lock guards every call.
+
+    Subclasses implement the storage primitives (the ``_`` methods below ``# --- storage``); everything
+    that decides something lives here, so every backend decides the same way.
+    """
+
+    backend: str = ""
+    #: whether ``enroll(keep_images=True)`` can store the source images
+    supports_images: bool = True
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        model: str = "sface",
+        detector: str = "yunet",
+        pipeline: Pipeline | None = None,
+        aggregation: str = "mean_top",
+    ) -> None:
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        self.uri = uri
+        self.model = model
+        self.detector = detector
+        self.aggregation = aggregation
+        self._pipeline = pipeline
+        self._lock = threading.RLock()
+        from facesift.recognition import load_card
+
+        self.card = pipeline.embedder.card if pipeline is not None else load_card(model)
+        if pipeline is not None and pipeline.model != model:
+            raise GalleryError(f"The pipeline embeds with {pipeline.model!r} but the gallery was opened for {model!r}")
+        self.dims = self.card.dims
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Loaded on first use, so opening a gallery to list or remove people loads no model."""
+        if self._pipeline is None:
+            self._pipeline = get_pipeline(detector=self.detector, embedder=self.model)
+        return self._pipeline
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r}, model={self.model!r})"
+
+    # --- people --------------------------------------------------------------------------------------
+    def add_person(self, person_id: str, metadata: dict | None = None) -> Person:
+        """Register a person (no samples yet). Raises PersonExistsError if the id is taken."""
+        _check_person_id(person_id)
+        metadata = dict(metadata or {})
+        json.dumps(metadata)  # refuse what cannot be stored, before storing anything
+        with self._lock:
+            return self._add_persons([(person_id, metadata, time.time())])[0]
+
+    def get_person(self, person_id: str) -> Person:
+        with self._lock:
+            person = self._get_person(person_id)
+        if person is None:
+            raise PersonNotFoundError(f"No person {person_id!r} in the gallery; enrol them first")
+        return person
+
+    def list_persons(self, offset: int = 0, limit: int = 100) -> list[Person]:
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must not be negative")
+        with self._lock:
+            return self._list_persons(offset, limit)
+
+    def remove(self, person_id: str) -> int:
+        """Delete a person and every sample (vectors and kept images). Returns how many samples went."""
+        with self._lock:
+            self.get_person(person_id)
+            return self._remove_person(person_id)
+
+    def remove_sample(self, sample_id: str) -> None:
+        with self._lock:
+            self._remove_sample(sample_id)
+
+    def sample_image(self, sample_id: str) -> bytes | None:
+        """The source image bytes of a sample enrolled with ``keep_images=True``, else None."""
+        with self._lock:
+            return self._sample_image(sample_id)
+
+    # --- enrolment -----------------------------------------------------------------------------------
+    def enroll(
+        self,
+        person_id: str,
+        images: Sequence[ImageInput],
+        *,
+        strict: bool = False,
+        keep_images: bool = False,
+        create: bool = True,
+        sources: Sequence[str] | None = None,
+        metadata: dict | None = None,
+        on_result: Callable[[EnrollResult], None] | None = None,
+    ) -> EnrollReport:
+        """Add face samples of one person, judging each image on its own (partial success).
+
+        Each accepted sample is committed before the next image is judged, so ``on_result`` (called per
+        image) only ever reports samples that survive a crash. ``strict`` also refuses a sample that is
+        closer to another person than to this one.
+        """
+        # a file object can be read once: read it here so the detector and the content hash see the same bytes
+        images = [image.read() if hasattr(image, "read") else image for image in images]
+        if keep_images and not self.supports_images:
+            raise GalleryError(f"The {self.backend} backend cannot keep images; enrol with keep_images=False")
+        if sources is not None and len(sources) != len(images):
+            raise ValueError(f"{len(sources)} sources given for {len(images)} images")
+        with self._lock:
+            if self._get_person(person_id) is None:
+                if not create:
+                    raise PersonNotFoundError(f"No person {person_id!r} in the gallery; pass create=True to add them")
+                self.add_person(person_id, metadata)
+        results: list[EnrollResult] = []
+        chunk = 4 * self.pipeline.workers
+        for start in range(0, len(images), chunk):
+            batch = images[start : start + chunk]
+            analysed = self.pipeline.represent_batch(batch, policy="all", on_error="record")
+            for offset, item in enumerate(analysed):
+                index = start + offset
+                source = sources[index] if sources is not None else item.source.replace(f"<input {offset}>", f"<input {index}>")
+                result = self._enroll_one(person_id, index, source, batch[offset], item, strict, keep_images)
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        return EnrollReport(person_id, tuple(results))
+
+    def _enroll_one(
+        self, person_id: str, index: int, source: str, image: ImageInput, item: ImageFaces, strict: bool, keep_images: bool
+    ) -> EnrollResult:
+        def result(outcome: EnrollOutcome, reason: str, sample_id=None, other=None, similarity=None, quality=None) -> EnrollResult:
+            return EnrollResult(index, source, outcome, sample_id, reason, other, similarity, quality)
+
+        if item.error is not None:
+            return result(EnrollOutcome.INVALID_IMAGE, f"{item.error_type}: {item.error}")
+        chosen, problem = pick_face(item.faces)
+        if chosen is None:
+            outcome = EnrollOutcome.NO_FACE if not item.faces else EnrollOutcome.MULTIPLE_FACES
+            return result(outcome, problem)
+        quality = chosen.quality
+        if not quality.acceptable:
+            return result(EnrollOutcome.LOW_QUALITY, "; ".join(quality.reasons), quality=quality)
+        try:
+            digest = image_sha256(image)
+            image_bytes = _image_bytes(image) if keep_images else None
+        except (ImageError, OSError) as exc:
+            return result(EnrollOutcome.INVALID_IMAGE, str(exc))
+        with self._lock:
+            same_file = self._find_by_hash(digest)
+            if same_file is not None:
+                sample_id, owner = same_file
+                if owner == person_id:
+                    return result(EnrollOutcome.DUPLICATE, f"the same image is already sample {sample_id}", sample_id, quality=quality)
+                return result(EnrollOutcome.CONFLICT, f"the same image is enrolled for {owner!r}", None, owner, 1.0, quality)
+            vector = chosen.embedding[None, :]
+            nearest = self._nearest(vector, 1)[0]
+            if nearest and nearest[0][2] >= DUPLICATE_SIMILARITY:
+                sample_id, owner, similarity = nearest[0]
+                if owner == person_id:
+                    return result(EnrollOutcome.DUPLICATE, f"near-identical to sample {sample_id} (similarity {similarity:.3f})", sample_id, None, similarity, quality)
+                return result(EnrollOutcome.CONFLICT, f"near-identical to a sample of {owner!r} (similarity {similarity:.3f})", None, owner, similarity, quality)
+            if strict:
+                refusal = self._strict_refusal(person_id, chosen.embedding)
+                if refusal is not None:
+                    other, similarity, reason = refusal
+                    return result(EnrollOutcome.CONFLICT, reason, None, other, similarity, quality)
+            sample = Sample(uuid.uuid4().hex, person_id, chosen.embedding.astype(np.float32), self.model, quality.score, digest, time.time(), image_bytes)
+            self._add_samples([sample])
+        return result(EnrollOutcome.ADDED, "added", sample.sample_id, quality=quality)
+
+    def _strict_refusal(self, person_id: str, vector: np.ndarray) -> tuple[str, float, str] | None:
+        """Strict mode: the other person this sample is closer to than to its own, if any."""
+        candidates = self._rank(vector[None, :], 5)[0]
+        other = next((c for c in candidates if c[0] != person_id), None)
+        if other is None:
+            return None
+        own = self._person_scores(vector[None, :], [person_id]).get(person_id)
+        threshold = self.card.threshold_for(None)
+        if own is None:
+            if other[1] >= threshold:
+                return other[0], other[1], f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
+            return None
+        if other[1] > own[0]:
+            return other[0], other[1], f"closer to {other[0]!r} (similarity {other[1]:.3f}) than to {person_id!r} ({own[0]:.3f})"
+        return None
+
+    def add_samples(self, samples: Iterable[Sample], *, create: bool = True) -> int:
+        """Bulk-add precomputed samples with no checks (migration, import, benchmarks). Returns the count.
+
+        Missing people are created when ``create``; every embedding must come from this gallery's model.
+        """
+        batch = list(samples)
+        for sample in batch:
+            if sample.model != self.model or np.asarray(sample.embedding).shape != (self.dims,):
+                raise GalleryError(
+                    f"Sample {sample.sample_id} is a {np.asarray(sample.embedding).shape} {sample.model!r} embedding; "
+                    f"this gallery holds {self.dims}-d {self.model!r} embeddings"
+                )
+        with self._lock:
+            wanted = list(dict.fromkeys(s.person_id for s in batch))
+            existing = self._existing(wanted)
+            missing = [pid for pid in wanted if pid not in existing]
+            if missing and not create:
+                raise PersonNotFoundError(f"No person {missing[0]!r} in the gallery")
+            self._add_persons([(pid, {}, time.time()) for pid in missing])
+            self._add_samples(batch)
+        return len(batch)
+
+    # --- search --------------------------------------------------------------------------------------
+    def search(
+        self, image: ImageInput, *, k: int = 5, threshold: float | None = None, false_match_rate: float | None = None
+    ) -> SearchResult:
+        """Who is the (largest) face in ``image``? Up to ``k`` people, best first, and a decision.
+
+        ``decision`` is "match" when the best person's similarity reaches the threshold (by default the
+        model card's, calibrated at a per-comparison false-match rate), else "unknown".
+        """
+        limit, fmr = resolve_threshold(self.card, threshold, false_match_rate)
+        faces = self.pipeline.represent(image, policy="largest")
+        if not faces:
+            return SearchResult("no_face", (), limit, fmr, None, None)
+        face = faces[0]
+        candidates = tuple(self.search_embeddings(face.embedding[None, :], k=k)[0])
+        decision = "match" if candidates and candidates[0].similarity >= limit else "unknown"
+        return SearchResult(decision, candidates, limit, fmr, face.face, face.quality)
+
+    def search_embeddings(self, vectors: np.ndarray, *, k: int = 5) -> list[list[Candidate]]:
+        """Nearest people (one candidate each, best first) for each row of ``vectors``."""
+        vectors = self._as_queries(vectors)
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        with self._lock:
+            ranked = self._rank(vectors, k)
+            people = {pid for row in ranked for pid, *_ in row}
+            metadata = self._metadata(people) if people else {}
+        return [
+            [Candidate(rank, pid, sim, sample_id, metadata.get(pid, {})) for rank, (pid, sim, sample_id) in enumerate(row, 1)]
+            for row in ranked
+        ]
+
+    def nearest_samples(self, vectors: np.ndarray, count: int = 1) -> list[list[tuple[str, str, float]]]:
+        """The nearest individual samples, not people: per row, (sample_id, person_id, similarity), best first."""
+        vectors = self._as_queries(vectors)
+        with self._lock:
+            return self._nearest(vectors, count)
+
+    def _rank(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float, str]]]:
+        """Per query: up to ``k`` (person_id, aggregated similarity, best sample id), best first.
+
+        The index gives the nearest samples; people are ordered by their best one, and the best
+        max(2k, 10) of those people are then scored exactly (float32, all their samples) and re-ordered.
+        """
+        nearest = self._nearest(vectors, max(8 * k, 32))
+        ranked = []
+        for vector, hits in zip(vectors, nearest):
+            best: dict[str, tuple[float, str]] = {}
+            for sample_id, pid, sim in hits:
+                if pid not in best or sim > best[pid][0]:
+                    best[pid] = (sim, sample_id)
+            order = sorted(best.items(), key=lambda kv: -kv[1][0])
+            if order:
+                scores = self._person_scores(vector[None, :], [pid for pid, _ in order[: max(2 * k, 10)]])
+                order = sorted(scores.items(), key=lambda kv: -kv[1][0])
+            ranked.append([(pid, float(sim), sample_id) for pid, (sim, sample_id) in order[:k]])
+        return ranked
+
+    def _person_scores(self, vector: np.ndarray, people: Sequence[str]) -> dict[str, tuple[float, str]]:
+        """Exact aggregated similarity of one query to each named person: (score, best sample id)."""
+        scores = {}
+        for pid, (sample_ids, matrix) in self._person_vectors(people).items():
+            if not len(sample_ids):
+                continue
+            sims = matrix @ vector[0]
+            best = int(np.argmax(sims))
+            if self.aggregation == "best":
+                score = float(sims[best])
+            else:
+                score = float(np.mean(np.sort(sims)[::-1][:MEAN_TOP]))
+            scores[pid] = (score, sample_ids[best])
+        return scores
+
+    # --- the profile-photo check ---------------------------------------------------------------------
+    def check(
+        self, person_id: str, image: ImageInput, *, threshold: float | None = None, false_match_rate: float | None = None
+    ) -> CheckResult:
+        """Is ``image`` a usable photo of ``person_id``, of someone else enrolled, or of nobody we know?"""
+        limit, _ = resolve_threshold(self.card, threshold, false_match_rate)
+        self.get_person(person_id)
+        analysed = self.pipeline.represent(image, policy="all")
+
+        def outcome(kind, reasons, face=None, owner=None, other=None, other_sim=None) -> CheckResult:
+            return CheckResult(kind, person_id, owner, other, other_sim, limit, tuple(reasons), face.face if face else None, face.quality if face else None)
+
+        chosen, problem = pick_face(tuple(analysed))
+        if chosen is None:
+            return outcome(CheckOutcome.NO_FACE if not analysed else CheckOutcome.MULTIPLE_FACES, [problem])
+        if not chosen.quality.acceptable:
+            return outcome(CheckOutcome.LOW_QUALITY, chosen.quality.reasons, chosen)
+        vector = chosen.embedding[None, :]
+        with self._lock:
+            own = self._person_scores(vector, [person_id]).get(person_id)
+            others = [c for c in self._rank(vector, 3)[0] if c[0] != person_id]
+        owner_sim = own[0] if own else None
+        other, other_sim = (others[0][0], others[0][1]) if others else (None, None)
+        if owner_sim is not None and owner_sim >= limit and (other_sim is None or owner_sim >= other_sim):
+            reason = f"matches {person_id!r} (similarity {owner_sim:.3f} >= {limit:.3f})"
+            if other_sim is not None and other_sim >= limit:
+                reason += f"; also above the threshold for {other!r} ({other_sim:.3f}), but less"
+            return outcome(CheckOutcome.OWNER, [reason], chosen, owner_sim, other, other_sim)
+        if other_sim is not None and other_sim >= limit:
+            own_text = "no samples" if owner_sim is None else f"{owner_sim:.3f}"
+            return outcome(CheckOutcome.OTHER_PERSON, [f"matches {other!r} better (similarity {other_sim:.3f} >= {limit:.3f}; {person_id!r}: {own_text})"], chosen, owner_sim, other, other_sim)
+        if owner_sim is None:
+            reason = f"{person_id!r} has no samples to compare with, and nobody else matches"
+        else:
+            reason = f"matches nobody: best similarity to {person_id!r} is {owner_sim:.3f} < {limit:.3f}"
+        return outcome(CheckOutcome.UNKNOWN, [reason], chosen, owner_sim, other, other_sim)
+
+    # --- duplicates across the gallery ---------------------------------------------------------------
+    def duplicates(self, *, threshold: float | None = None, false_match_rate: float | None = None) -> list[DuplicatePair]:
+        """Pairs of people who are probably the same human: their closest samples match, best first.
+
+        The default threshold is the card's at a false-match rate of 1e-4, stricter than search because
+        every pair of people is compared.
+        """
+        fmr = DUPLICATES_FALSE_MATCH_RATE if threshold is None and false_match_rate is None else false_match_rate
+        limit, _ = resolve_threshold(self.card, threshold, fmr)
+        pairs: dict[tuple[str, str], float] = {}
+        with self._lock:
+            for samples in self._iter_samples(1024):
+                matrix = np.stack([s.embedding for s in samples]).astype(np.float32)
+                for sample, hits in zip(samples, self._nearest(matrix, 16)):
+                    for _, pid, sim in hits:
+                        if pid != sample.person_id and sim >= limit:
+                            key = tuple(sorted((sample.person_id, pid)))
+                            pairs[key] = max(pairs.get(key, -1.0), float(sim))
+        return [DuplicatePair(a, b, s) for (a, b), s in sorted(pairs.items(), key=lambda kv: -kv[1])]
+
+    # --- stats, export, import -----------------------------------------------------------------------
+    def stats(self) -> GalleryStats:
+        with self._lock:
+            persons, samples = self._counts()
+            return GalleryStats(self.backend, self.uri, self.model, self.dims, persons, samples, self._index_info())
+
+    def export(self, path: str | Path) -> int:
+        """Write every person and sample to a portable JSON-lines file (gzip if it ends in .gz).
+
+        The first line names the format, its version, the model and dims; embeddings are base64 of
+        little-endian float32. Returns the number of samples written.
+        """
+        path = Path(path)
+        written = 0
+        with self._lock, _open_text(path, "wt") as out:
+            persons, samples = self._counts()
+            header = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": self.model, "dims": self.dims, "persons": persons, "samples": samples}
+            out.write(json.dumps(header) + "\n")
+            offset = 0
+            while page := self._list_persons(offset, 1000):
+                for person in page:
+                    out.write(json.dumps({"type": "person", "person_id": person.person_id, "metadata": person.metadata, "created_at": person.created_at}) + "\n")
+                offset += len(page)
+            for batch in self._iter_samples(1024):
+                for s in batch:
+                    record = {
+                        "type": "sample", "sample_id": s.sample_id, "person_id": s.person_id, "model": s.model,
+                        "quality": s.quality, "content_sha256": s.content_sha256, "created_at": s.created_at,
+                        "embedding": base64.b64encode(np.asarray(s.embedding, "<f4").tobytes()).decode(),
+                        "image": base64.b64encode(s.image).decode() if s.image is not None else None,
+                    }
+                    out.write(json.dumps(record) + "\n")
+                    written += 1
+        return written
+
+    def import_file(self, path: str | Path) -> ImportReport:
+        """Add the people and samples of an exported file; samples already here (same id) are skipped."""
+        path = Path(path)
+        try:
+            return self._import(path)
+        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+            raise GalleryError(f"{path} is not a facesift gallery export (it is not readable text: {exc})") from None
+
+    def _import(self, path: Path) -> ImportReport:
+        persons_added = samples_added = skipped = 0
+        with _open_text(path, "rt") as lines:
+            header = _read_header(path, next(lines, ""))
+            if header["model"] != self.model or int(header["dims"]) != self.dims:
+                raise GalleryError(f"{path} holds {header['dims']}-d {header['model']!r} embeddings; this gallery holds {self.dims}-d {self.model!r}")
+            pending: list[Sample] = []
+
+            def flush() -> None:
+                nonlocal samples_added, skipped
+                with self._lock:
+                    fresh = [s for s in pending if not self._has_sample(s.sample_id)]
+                    skipped += len(pending) - len(fresh)
+                    self._add_samples(fresh)
+                samples_added += len(fresh)
+                pending.clear()
+
+            for number, line in enumerate(lines, 2):
+                record = _parse_record(path, number, line)
+                if record is None:
+                    continue
+                if record["type"] == "person":
+                    with self._lock:
+                        if self._get_person(record["person_id"]) is None:
+                            self._add_persons([(record["person_id"], record.get("metadata") or {}, float(record.get("created_at") or time.time()))])
+                            persons_added += 1
+                    continue
+                embedding = np.frombuffer(base64.b64decode(record["embedding"]), "<f4").astype(np.float32)
+                if embedding.shape != (self.dims,):
+                    raise GalleryError(f"{path} line {number}: embedding has {embedding.size} values, expected {self.dims}")
+                image = base64.b64decode(record["image"]) if record.get("image") else None
+                pending.append(Sample(record["sample_id"], record["person_id"], embedding, record["model"], float(record["quality"]), record["content_sha256"], float(record["created_at"]), image))
+                if len(pending) >= 1024:
+                    flush()
+            flush()
+        return ImportReport(persons_added, samples_added, skipped)
+
+    def _as_queries(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim == 1:
+            vectors = vectors[None, :]
+        if vectors.ndim != 2 or vectors.shape[1] != self.dims:
+            raise ValueError(f"Expected (n, {self.dims}) embeddings from {self.model!r}, got shape {vectors.shape}")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
+            raise ValueError("Embeddings must be finite and non-zero")
+        return vectors / norms
+
+    # --- storage: what a backend implements ----------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
+        """Add people (id, metadata, created_at) in one write; PersonExistsError if any id is taken."""
+
+    @abstractmethod
+    def _existing(self, person_ids: Sequence[str]) -> set[str]:
+        """Which of these person ids are in the gallery."""
+
+    @abstractmethod
+    def _get_person(self, person_id: str) -> Person | None: ...
+
+    @abstractmethod
+    def _list_persons(self, offset: int, limit: int) -> list[Person]: ...
+
+    @abstractmethod
+    def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]: ...
+
+    @abstractmethod
+    def _remove_person(self, person_id: str) -> int: ...
+
+    @abstractmethod
+    def _remove_sample(self, sample_id: str) -> None:
+        """Delete one sample or raise SampleNotFoundError."""
+
+    @abstractmethod
+    def _sample_image(self, sample_id: str) -> bytes | None: ...
+
+    @abstractmethod
+    def _has_sample(self, sample_id: str) -> bool: ...
+
+    @abstractmethod
+    def _add_samples(self, samples: Sequence[Sample]) -> None:
+        """Store samples durably (all or none) and make them searchable before returning."""
+
+    @abstractmethod
+    def _find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
+        """(sample_id, person_id) of a sample whose source image had this hash."""
+
+    @abstractmethod
+    def _nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
+        """Per query row: up to ``count`` nearest samples as (sample_id, person_id, cosine), best first."""
+
+    @abstractmethod
+    def _person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Each named person's (sample ids, embedding matrix); people without samples may be left out."""
+
+    @abstractmethod
+    def _iter_samples(self, batch: int) -> Iterator[list[Sample]]: ...
+
+    @abstractmethod
+    def _counts(self) -> tuple[int, int]: ...
+
+    @abstractmethod
+    def _index_info(self) -> dict[str, Any]: ...
+
+
+def pick_face(faces: Sequence[FaceEmbedding]) -> tuple[FaceEmbedding | None, str]:
+    """The face a one-person photo is about, or None and why not.
+
+    Policy: the largest face, unless another face is at least 40 % of its area (two people of similar
+    size: we cannot tell whose photo it is, so it is refused); smaller faces in the background are ignored.
+    """
+    if not faces:
+        return None, "no face found"
+    ordered = sorted(faces, key=lambda f: -f.face.area)
+    if len(ordered) > 1 and ordered[1].face.area >= MULTIPLE_FACE_AREA_RATIO * ordered[0].face.area:
+        similar = sum(f.face.area >= MULTIPLE_FACE_AREA_RATIO * ordered[0].face.area for f in ordered)
+        return None, f"{similar} faces of similar size: use a photo with one person"
+    return ordered[0], ""
+
+
+def _check_person_id(person_id: str) -> None:
+    if not isinstance(person_id, str) or not person_id.strip() or len(person_id) > 256:
+        raise ValueError("A person id must be a non-empty string of at most 256 characters")
+
+
+def _image_bytes(image: ImageInput) -> bytes:
+    """The bytes to keep for a sample image: the file as given, or a PNG of pixels."""
+    import io
+
+    from PIL import Image
+
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    if isinstance(image, (str, Path)) or hasattr(image, "__fspath__"):
+        return Path(image).read_bytes()
+    from facesift.image import load_image
+
+    buffer = io.BytesIO()
+    Image.fromarray(load_image(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _open_text(path: Path, mode: str):
+    return gzip.open(path, mode, encoding="utf-8") if path.suffix == ".gz" else open(path, mode, encoding="utf-8")
+
+
+def _read_header(path: Path, line: str) -> dict:
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+        raise GalleryError(f"{path} is not a facesift gallery export (its first line must name format {EXPORT_FORMAT!r})")
+    if header.get("version") != EXPORT_VERSION:
+        raise GalleryError(f"{path} is format version {header.get('version')}; this facesift reads version {EXPORT_VERSION}: upgrade facesift")
+    return header
+
+
+def _parse_record(path: Path, number: int, line: str) -> dict | None:
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+        if record["type"] not in ("person", "sample"):
+            raise KeyError("type")
+        return record
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise GalleryError(f"{path} line {number} is not a valid person or sample record ({exc})") from None
+

@@ -1,0 +1,98 @@
+"""``facesift serve`` and ``facesift keys create|revoke|list``."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from facesift.server.keys import ApiKeyError, KeyStore
+
+console = Console()
+errors = Console(stderr=True)
+keys_app = typer.Typer(help="Create, revoke and list the service's API keys.", no_args_is_help=True)
+
+ConfigOption = typer.Option(None, "--config", "-c", help="TOML settings file (default $FACESIFT_CONFIG).")
+
+
+def _config(path: Optional[Path], **overrides):
+    try:
+        from facesift.server.config import load_config
+    except ImportError as exc:
+        errors.print(f"[bold red]error:[/] the service needs its extra ({exc.name} is missing): pip install 'facesift[serve]'")
+        raise typer.Exit(1)
+    try:
+        return load_config(path, **overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2)
+
+
+def serve(
+    config: Optional[Path] = ConfigOption,
+    host: Optional[str] = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where galleries and the keys file live."),
+) -> None:
+    """Start the service: REST API under /v1, the web page at /, API docs at /docs.
+
+    On first start (no keys yet) it creates an admin key and prints it once.
+    """
+    import uvicorn
+
+    from facesift.server.app import create_app
+
+    settings = _config(config, host=host, port=port, data_dir=data_dir)
+    store = KeyStore(settings.keys_path)
+    if not store.active():
+        _, secret = store.create("first admin", admin=True)
+        errors.print(f"[bold]No API keys yet: created an admin key. It is shown only now; keep it safe:[/]\n\n  {secret}\n")
+    errors.print(f"Open http://{settings.host}:{settings.port}/ and sign in with a key; API docs at /docs")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="info")
+
+
+@keys_app.command("create")
+def create_key(
+    name: str = typer.Argument(..., help="Who or what the key is for."),
+    admin: bool = typer.Option(False, "--admin", help="May do everything, including creating and deleting galleries."),
+    gallery: List[str] = typer.Option([], "--gallery", "-g", help="A gallery the key may use (repeat for more)."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Create a key and print it (once; only its hash is stored)."""
+    store = KeyStore(_config(config).keys_path)
+    try:
+        key, secret = store.create(name, admin=admin, galleries=tuple(gallery))
+    except ApiKeyError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2)
+    errors.print(f"created key {key.key_id} ({'admin' if admin else 'galleries: ' + ', '.join(gallery)}); shown only now:")
+    print(secret)
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: str = typer.Argument(..., help="The key id (see `facesift keys list`)."), config: Optional[Path] = ConfigOption) -> None:
+    """Revoke a key; a running service refuses it from its next request."""
+    try:
+        KeyStore(_config(config).keys_path).revoke(key_id)
+    except ApiKeyError as exc:
+        errors.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2)
+    errors.print(f"revoked key {key_id}")
+
+
+@keys_app.command("list")
+def list_keys(config: Optional[Path] = ConfigOption) -> None:
+    """List keys (ids, names, rights; never the secrets)."""
+    store = KeyStore(_config(config).keys_path)
+    table = Table("id", "name", "rights", "created", "status", title=str(store.path))
+    for key in store.list():
+        when = datetime.datetime.fromtimestamp(key.created_at).strftime("%Y-%m-%d %H:%M")
+        rights = "admin" if key.admin else ", ".join(key.galleries)
+        table.add_row(key.key_id, key.name, rights, when, "[red]revoked[/]" if key.revoked_at else "[green]active[/]")
+    console.print(table)
