@@ -105,6 +105,10 @@ class Embedder(ABC):
         """The crop this model expects for ``face`` (ArcFace-template alignment unless overridden)."""
         return align_face(image, face.landmarks_array(), self.input_size)
 
+    def quality_crop(self, crop: np.ndarray) -> np.ndarray:
+        """The part of an aligned crop that quality is judged on (the whole crop unless overridden)."""
+        return crop
+
     @abstractmethod
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         """Raw embeddings for a (N, H, W, 3) uint8 RGB batch of aligned crops."""
