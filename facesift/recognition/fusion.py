@@ -2,32 +2,25 @@
 
 Each member's L2-normalised embedding is scaled by the square root of its weight and the pieces are
 concatenated, so the cosine of two fused vectors is exactly the weighted sum of the members' cosines
-(weights sum to 1, so fused vectors are unit length). Weights fold in each model's score spread
+(weights sum to 1, so fused vectors are unit length). The weights fold in each model's score spread
 (z-normalisation), so this equals score-level fusion of z-normalised cosines up to a monotone map, and a
 gallery can index the fused vectors like any other.
 
-Members need different crops from the original photo (SFace's 112 px ArcFace crop, dlib's chip, FaceNet's
-160 px looser crop). ``align`` therefore returns one larger "canvas": the photo warped onto the ArcFace
-template, zoomed out and at a higher resolution, in which the landmarks sit at known positions; each member
-then takes its own crop from the canvas. The members run in parallel threads (onnxruntime and dlib do their
-work outside Python).
+Members need different crops (SFace's 112 px ArcFace crop, dlib's 150 px chip, FaceNet's looser 160 px
+crop), so ``align`` packs the members' own crops side by side in one strip and ``embed`` hands each member
+its part: the fused vector is exactly the members' vectors, nothing is resampled twice. The members run in
+parallel threads (onnxruntime and dlib do their work outside Python).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
 
-import cv2
 import numpy as np
 
-from facesift.alignment import align_face, template_for
 from facesift.recognition.base import Embedder, ModelCard, create_embedder, load_card, register_embedder
 from facesift.results import Face
-
-#: canvas side and zoom-out: wide enough for dlib's chip (padding 0.25) and FaceNet's margin, and at least
-#: the resolution any member samples at
-CANVAS_SIZE = 256
-CANVAS_MARGIN = 0.8
 
 #: the ``accurate`` preset: weights on each model's cosine, learned on celeba300 folds 1-5 (docs/models.md)
 ACCURATE_WEIGHTS = {"sface": 0.5, "dlib": 0.3, "facenet": 0.2}
@@ -35,8 +28,6 @@ ACCURATE_WEIGHTS = {"sface": 0.5, "dlib": 0.3, "facenet": 0.2}
 
 class FusionEmbedder(Embedder):
     """Weighted fusion of ``members`` (embedder name -> weight on its cosine); ``card`` gives its thresholds."""
-
-    input_size = CANVAS_SIZE
 
     def __init__(self, members: dict[str, float], card: ModelCard, member_options: dict[str, dict] | None = None):
         if not members or any(w <= 0 for w in members.values()):
@@ -49,30 +40,39 @@ class FusionEmbedder(Embedder):
         self.scales = [float(np.sqrt(w / total)) for w in members.values()]
         if card.dims != sum(m.dims for m in self.members):
             raise ValueError(f"Card {card.name!r} says {card.dims}-d; the members give {sum(m.dims for m in self.members)}")
-        points = template_for(CANVAS_SIZE, CANVAS_MARGIN)
-        half = CANVAS_SIZE / (1 + CANVAS_MARGIN) / 2
-        centre = CANVAS_SIZE / 2
-        self._canvas_face = Face(
-            box=(centre - half, centre - half, centre + half, centre + half),
-            landmarks=tuple((float(x), float(y)) for x, y in points),
-            score=1.0,
-            detector="canvas",
-        )
+        self.input_size = max(m.input_size for m in self.members)
+        self._offsets = np.cumsum([0] + [m.input_size for m in self.members])
         self._pool = ThreadPoolExecutor(len(self.members), thread_name_prefix="facesift-fusion")
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
-        return align_face(image, face.landmarks_array(), CANVAS_SIZE, margin=CANVAS_MARGIN)
+        """Every member's own crop, side by side in one strip (``input_size`` high)."""
+        strip = np.zeros((self.input_size, int(self._offsets[-1]), 3), dtype=np.uint8)
+        for member, left in zip(self.members, self._offsets):
+            strip[: member.input_size, left : left + member.input_size] = member.align(image, face)
+        return strip
+
+    def parts(self, strip: np.ndarray) -> list[np.ndarray]:
+        """The members' crops back out of a strip made by :meth:`align`."""
+        return [strip[: m.input_size, left : left + m.input_size] for m, left in zip(self.members, self._offsets)]
 
     def quality_crop(self, crop: np.ndarray) -> np.ndarray:
-        """The tight 112 px ArcFace crop inside the canvas, so quality reads the same as with SFace."""
-        return align_face(crop, np.asarray(self._canvas_face.landmarks), 112)
+        """Quality is judged on the first member's crop (SFace's in the presets)."""
+        return self.parts(crop)[0]
 
-    def _forward(self, crops: np.ndarray) -> np.ndarray:
-        def run(member: Embedder) -> np.ndarray:
-            return member.embed([member.align(canvas, self._canvas_face) for canvas in crops])
+    def embed(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        strips = [np.asarray(c, dtype=np.uint8) for c in (crops[None] if np.ndim(crops) == 3 else crops)]
+        if not strips:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        split = [self.parts(s) for s in strips]
 
-        parts = list(self._pool.map(run, self.members))
-        return np.concatenate([scale * part for scale, part in zip(self.scales, parts)], axis=1)
+        def run(index: int) -> np.ndarray:
+            return self.members[index].embed([parts[index] for parts in split])
+
+        vectors = list(self._pool.map(run, range(len(self.members))))
+        return np.concatenate([scale * v for scale, v in zip(self.scales, vectors)], axis=1).astype(np.float32)
+
+    def _forward(self, crops: np.ndarray) -> np.ndarray:  # embed() is overridden; members do the work
+        raise NotImplementedError
 
 
 @register_embedder("accurate")
