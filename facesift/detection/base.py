@@ -102,7 +102,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
 def landmarks_from_boxes(boxes: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Five points placed at fixed fractions of each box, for detectors that find no landmarks.
 
-    ``template`` holds (x, y) fractions of box width and height (measured as the mean of YuNet's landmarks
+    ``template`` holds (x, y) fractions of box width and height (measured as the median of YuNet's landmarks
     in that detector's boxes). There is no roll correction: an aligned crop from these is only as good as
     the face is upright and frontal.
     """
