@@ -34,8 +34,8 @@ FACENET = register_weights(
     )
 )
 
-#: zoom-out of the ArcFace template for FaceNet's looser crop (upstream: the detector box plus a 32 px margin
-#: at 160 px); chosen on celeba300 folds 1-5 (docs/models.md)
+#: zoom-out of the ArcFace template for FaceNet's looser crop, set to about the framing of the upstream recipe
+#: (MTCNN box plus a 32 px margin, resized to 160 px); not tuned on any test data
 FACENET_MARGIN = 0.15
 
 

@@ -79,9 +79,3 @@ class FusionEmbedder(Embedder):
 def accurate(**options) -> FusionEmbedder:
     """The ``accurate`` preset: SFace + dlib + FaceNet."""
     return FusionEmbedder(ACCURATE_WEIGHTS, load_card("accurate"), **options)
-
-
-@register_embedder("fast")
-def fast(**options) -> Embedder:
-    """The ``fast`` preset: SFace alone (its embeddings and model name are SFace's)."""
-    return create_embedder("sface", **options)
