@@ -151,7 +151,7 @@ def fusion_weights(per_model: dict[str, np.ndarray], labels: np.ndarray, train: 
 
 def impostor_thresholds(vectors: np.ndarray, files: list[Path]) -> dict[str, float]:
     """Cosine thresholds at FMR 1e-1..1e-4 over all different-person pairs of the dataset."""
-    keep = ~np.isnan(vectors[:, 0])
+    keep = ~np.isnan(vectors).any(axis=1)
     vectors = vectors[keep]
     people = np.array([f.parent.name for f, k in zip(files, keep) if k])
     scores = []
@@ -203,12 +203,13 @@ def main() -> None:
             if variant == "accurate" and other in singles:
                 held_a = ten_fold(scores[variant][held_out], labels[held_out], folds[held_out])
                 held_b = ten_fold(scores[other][held_out], labels[held_out], folds[held_out])
-                only_a, only_b = int((held_a & ~held_b).sum()), int((~held_a & held_b).sum())
-                p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
-                print(
-                    f"McNemar, folds 6-10, {variant} vs {other}: {variant} right where {other} wrong {only_a}, "
-                    f"the reverse {only_b}; exact two-sided p = {p:.2g}"
-                )
+                for part, a, b in (("folds 6-10", held_a, held_b), ("all 10 folds", correct[variant], correct[other])):
+                    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+                    p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+                    print(
+                        f"McNemar, {part}, {variant} vs {other}: {variant} right where {other} wrong {only_a}, "
+                        f"the reverse {only_b}; exact two-sided p = {p:.2g}"
+                    )
 
 
 if __name__ == "__main__":
