@@ -160,7 +160,10 @@ class Pipeline:
         height, width = pixels.shape[:2]
         faces = select_faces(self.detector.detect(pixels), policy, (width, height))
         crops = [self.embedder.align(pixels, face) for face in faces]
-        detected = [DetectedFace(face, assess(face, crop, self.quality_policy)) for face, crop in zip(faces, crops)]
+        detected = [
+            DetectedFace(face, assess(face, self.embedder.quality_crop(crop), self.quality_policy))
+            for face, crop in zip(faces, crops)
+        ]
         return _Analysed((width, height), detected, crops)
 
     def _embed(self, analysed: _Analysed, vectors: np.ndarray | None = None) -> list[FaceEmbedding]:

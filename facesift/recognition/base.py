@@ -68,6 +68,7 @@ def user_cards_dir() -> Path:
 
 def load_card(name: str) -> ModelCard:
     """The card for ``name``: a user-calibrated one if present, else the one shipped with facesift."""
+    name = PRESETS.get(name, name)
     for folder in (user_cards_dir(), _PACKAGED_CARDS):
         path = folder / f"{name}.json"
         if path.is_file():
@@ -105,6 +106,10 @@ class Embedder(ABC):
         """The crop this model expects for ``face`` (ArcFace-template alignment unless overridden)."""
         return align_face(image, face.landmarks_array(), self.input_size)
 
+    def quality_crop(self, crop: np.ndarray) -> np.ndarray:
+        """The part of an aligned crop that quality is judged on (the whole crop unless overridden)."""
+        return crop
+
     @abstractmethod
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         """Raw embeddings for a (N, H, W, 3) uint8 RGB batch of aligned crops."""
@@ -135,9 +140,14 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
 
 EMBEDDERS: Registry[Embedder] = Registry("embedder")
 register_embedder = EMBEDDERS.register
-available_embedders = EMBEDDERS.names
+#: names users pick by intent; ``accurate`` is a backend of its own (the fusion, recognition/fusion.py)
+PRESETS = {"fast": "sface"}
+
+
+def available_embedders() -> list[str]:
+    return sorted([*EMBEDDERS.names(), *PRESETS])
 
 
 def create_embedder(name: str, **options) -> Embedder:
-    """A new embedder instance of the backend called ``name``."""
-    return EMBEDDERS.create(name, **options)
+    """A new embedder instance of the backend (or preset) called ``name``."""
+    return EMBEDDERS.create(PRESETS.get(name, name), **options)
