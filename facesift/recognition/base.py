@@ -38,6 +38,10 @@ class ModelCard:
     thresholds: dict[str, float] = field(default_factory=dict)
     calibration: str = ""
     notes: str = ""
+    #: a cross-resolution model distilled from this embedder: its vectors compare with that embedder's
+    compatible_with: str = ""
+    #: the pipeline uses this model instead of ``compatible_with`` for faces whose eyes are closer than this (px)
+    eye_distance_below: float = 0.0
 
     def threshold_for(self, false_match_rate: float | None = None) -> float:
         """Cosine threshold for a false-match rate, interpolated in log-FMR between calibrated points."""
@@ -73,7 +77,9 @@ def user_cards_dir() -> Path:
 
 def load_card(name: str) -> ModelCard:
     """The card for ``name``: a user-calibrated one if present, else the one shipped with facesift."""
-    for folder in (user_cards_dir(), _PACKAGED_CARDS):
+    from facesift.models import trained_dir
+
+    for folder in (user_cards_dir(), trained_dir(), _PACKAGED_CARDS):
         path = folder / f"{name}.json"
         if path.is_file():
             return ModelCard(**json.loads(path.read_text()))
@@ -156,14 +162,18 @@ def register_embedder(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]
 
 
 def available_embedders() -> list[str]:
-    return sorted(_EMBEDDERS)
+    """Registered backends and models trained on this machine (see :func:`trained_embedders`)."""
+    from facesift.recognition.trained import trained_embedders
+
+    return sorted(set(_EMBEDDERS) | set(trained_embedders()))
 
 
 def create_embedder(name: str, **options) -> Embedder:
-    try:
-        factory = _EMBEDDERS[name]
-    except KeyError:
-        raise UnknownBackendError(
-            f"Unknown embedder {name!r}; available: {', '.join(available_embedders())}"
-        ) from None
-    return factory(**options)
+    """An embedder by name: a registered backend, else a model trained here (``<cache>/trained/<name>.onnx``)."""
+    from facesift.recognition.trained import TrainedEmbedder, trained_embedders
+
+    if name in _EMBEDDERS:
+        return _EMBEDDERS[name](**options)
+    if name in trained_embedders():
+        return TrainedEmbedder(name, **options)
+    raise UnknownBackendError(f"Unknown embedder {name!r}; available: {', '.join(available_embedders())}")
