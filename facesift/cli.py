@@ -224,6 +224,11 @@ def demo() -> None:
     console.print("facesift works on this machine.")
 
 
+from facesift.training.cli import app as train_app  # noqa: E402
+
+app.add_typer(train_app, name="train")
+
+
 def main() -> None:
     app()
 
