@@ -7,6 +7,7 @@ repair wrote as ``(1 - a) * Relu(x) + a * x``; a plain PRelu node is read too), 
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int = 112) -> Pa
     model.eval()
     dummy = torch.zeros(1, 3, input_size, input_size)
     tmp = path.with_suffix(".tmp.onnx")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: no onnxscript needed
         torch.onnx.export(
             model,
             (dummy,),

@@ -84,7 +84,8 @@ class SuperResTrainer(Trainer):
         identity = (1 - F.cosine_similarity(self.teacher(output), target)).mean()
         w = self.weights
         loss = w["pixel"] * pixel + w["perceptual"] * perceptual + w["identity"] * identity
-        return loss, {"loss": float(loss), "pixel": float(pixel), "perceptual": float(perceptual), "identity": float(identity)}
+        parts = {"loss": loss, "pixel": pixel, "perceptual": perceptual, "identity": identity}
+        return loss, {key: float(value.detach()) for key, value in parts.items()}
 
     def restore(self, crops: np.ndarray, size: int) -> np.ndarray:
         """Shrink each crop to ``size`` and restore it with the network (the evaluation's probes)."""

@@ -265,13 +265,13 @@ class EmbedderTrainer(Trainer):
         images, labels, target, _, _ = batch
         embeddings = self.student(images)
         identity = self.head(embeddings, labels, images)
-        metrics = {"identity": float(identity)}
+        metrics = {"identity": float(identity.detach())}
         loss = identity
         if self.config.distill > 0:
             distill = (1 - F.cosine_similarity(embeddings, target)).mean()
             loss = loss + self.config.distill * distill
-            metrics["distill"] = float(distill)
-        metrics["loss"] = float(loss)
+            metrics["distill"] = float(distill.detach())
+        metrics["loss"] = float(loss.detach())
         return loss, metrics
 
     def evaluate(self) -> dict[str, float]:
