@@ -43,11 +43,19 @@ def _data(faces: Path, data: Optional[List[Path]], cache: Path, per_identity: Op
 
 
 def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_pairs: int, resume: bool):
-    from facesift.cli import console
+    from facesift.cli import _fail, console, errors
+    from facesift.errors import FacesiftError
+    from facesift.training.losses import LOSSES
     from facesift.training.superres import SuperResTrainer
     from facesift.training.trainer import EmbedderTrainer
 
-    crops, held_out = _data(faces, data, cache, per_identity, eval_pairs)
+    if config.loss not in LOSSES:
+        errors.print(f"[bold red]error:[/] unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}")
+        raise typer.Exit(2)
+    try:
+        crops, held_out = _data(faces, data, cache, per_identity, eval_pairs)
+    except FacesiftError as exc:
+        _fail(exc)
     console.print(f"{len(crops.labels)} training crops of {len(crops.identities)} people; "
                   f"{0 if held_out is None else len(held_out.same)} held-out pairs (celeba300 folds 6-10)")
     trainer = (SuperResTrainer if kind == "superres" else EmbedderTrainer)(config, crops, held_out)

@@ -69,8 +69,8 @@ class SuperResTrainer(Trainer):
         return [{"params": list(self.model.parameters()), "lr": self.config.lr}]
 
     def degradation(self) -> Degradation:
-        # the network sees the low-resolution input it is made for; only flips (and mild noise) beyond that
-        return Degradation(low_res_probability=0.0, blur_probability=0.0, jpeg_probability=0.1, noise_probability=0.1)
+        # only mirror images here: step_loss makes the low-resolution input from the clean crop itself
+        return Degradation(low_res_probability=0.0, blur_probability=0.0, jpeg_probability=0.0, noise_probability=0.0)
 
     def step_loss(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
         _, _, target, clean, _ = batch
