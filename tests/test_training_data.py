@@ -54,6 +54,12 @@ def johns(faces, tmp_path_factory):
     return prepare_crops(folders, tmp_path_factory.mktemp("crops"), per_identity=4)
 
 
+@pytest.fixture(scope="module")
+def held_out(faces):
+    """Four held-out pairs (two same, two different) as aligned crops."""
+    return prepare_pairs(list(celeba300_split(faces).test_pairs), 4)
+
+
 def test_prepared_crops_are_cached_with_teacher_embeddings(johns, faces, tmp_path):
     assert johns.crops.shape == (16, 112, 112, 3) and johns.teacher.shape == (16, 2, 128)
     assert len(johns.identities) == 4 and np.bincount(johns.labels).tolist() == [4, 4, 4, 4]
@@ -101,12 +107,11 @@ def test_two_fold_accuracy_on_separable_scores():
     assert degrade(np.zeros((1, 112, 112, 3), np.uint8), 14).shape == (1, 112, 112, 3)
 
 
-def test_training_steps_checkpoint_and_resume(johns, faces, tmp_path):
-    split = celeba300_split(faces)
-    held_out = prepare_pairs(list(split.test_pairs), 4)
+def test_training_steps_checkpoint_and_resume(johns, held_out, tmp_path):
     config = TrainConfig(output=str(tmp_path), epochs=1, identities_per_batch=2, images_per_identity=2, steps_per_epoch=2, eval_sizes=(112, 14), threads=2)
     history = EmbedderTrainer(config, johns, held_out).fit(progress=False)
     assert [h["epoch"] for h in history] == [0, 1]
+    assert history[1]["cpu_s_per_step"] > 0 and np.isfinite(history[1]["first_step_loss"])
     assert history[0]["acc@112"] >= 0.5 and np.isfinite(history[1]["train_loss"])
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "history.jsonl").is_file()
     config.epochs = 2
@@ -114,3 +119,14 @@ def test_training_steps_checkpoint_and_resume(johns, faces, tmp_path):
     assert [h["epoch"] for h in resumed.fit(progress=False)] == [0, 1, 2]
     exported = resumed.export()
     assert exported.is_file() and exported.stat().st_size > 1_000_000
+
+
+def test_superres_training_steps_and_exports(johns, held_out, tmp_path):
+    from facesift.training.superres import SR_SIZES, SuperResTrainer
+
+    config = TrainConfig(output=str(tmp_path), name="facesr", epochs=1, identities_per_batch=2, images_per_identity=2, steps_per_epoch=2, distill=0.0, threads=2)
+    trainer = SuperResTrainer(config, johns, held_out)
+    history = trainer.fit(progress=False)
+    assert {f"acc@{s}" for s in SR_SIZES} <= set(history[-1])
+    assert all(np.isfinite(history[-1][f"train_{k}"]) for k in ("pixel", "perceptual", "identity"))
+    assert trainer.export().is_file()

@@ -38,7 +38,7 @@ def _data(faces: Path, data: Optional[List[Path]], cache: Path, per_identity: Op
     with progress_bar(len(folders)) as bar:
         task = bar.add_task("Aligning training faces", total=len(folders))
         crops = prepare_crops(folders, cache, per_identity=per_identity, progress=lambda n: bar.advance(task, n))
-    held_out = prepare_pairs(list(split.test_pairs), eval_pairs) if eval_pairs else None
+    held_out = prepare_pairs(list(split.test_pairs), eval_pairs, cache) if eval_pairs else None
     return crops, held_out
 
 
@@ -104,12 +104,12 @@ def crossres(
     faces: Path = FACES_OPT,
     data: Optional[List[Path]] = DATA,
     cache: Path = CACHE,
-    distill: float = typer.Option(1.0, help="Weight of distillation from the frozen full-resolution SFace (0: plain fine-tuning)."),
+    distill: float = typer.Option(10.0, help="Weight of distillation from the frozen full-resolution SFace (0: plain fine-tuning)."),
     min_size: int = typer.Option(7, help="Smallest size (px across) training faces are shrunk to."),
     low_res_probability: float = typer.Option(0.6, help="Share of each batch shrunk (the rest stays at full resolution)."),
     batch_people: int = typer.Option(16, help="People per batch."),
     batch_images: int = typer.Option(4, help="Images per person per batch."),
-    lr: float = typer.Option(0.01, help="Learning rate of the network (the margin head uses 10x)."),
+    lr: float = typer.Option(0.001, help="Learning rate of the network (the margin head uses 10x)."),
     per_identity: Optional[int] = PER_ID,
     steps_per_epoch: Optional[int] = STEPS,
     eval_pairs: int = EVAL,

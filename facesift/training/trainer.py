@@ -7,6 +7,7 @@ the frozen full-resolution SFace: the cross-resolution embedder) and ``SuperResT
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -37,11 +38,15 @@ class TrainConfig:
     epochs: int = 8
     identities_per_batch: int = 16
     images_per_identity: int = 4
-    lr: float = 0.01
-    head_lr: float = 0.1
+    lr: float = 0.001
+    head_lr: float = 0.01
     weight_decay: float = 5e-4
+    #: gradients are clipped to this norm (a fresh margin head's first gradients can wreck a pretrained network)
+    clip: float = 5.0
+    #: keep BatchNorm statistics (and their affine part) as SFace learned them on its large data
+    freeze_bn: bool = True
     #: weight of the distillation term 1 - cos(student(degraded), teacher(clean)); 0 turns it off
-    distill: float = 1.0
+    distill: float = 10.0
     sizes: tuple[int, int] = (7, 112)
     low_res_probability: float = 0.6
     steps_per_epoch: int | None = None
@@ -59,13 +64,26 @@ class EvalPairs:
     same: np.ndarray
 
 
-def prepare_pairs(pairs: list[Pair], limit: int | None = None) -> EvalPairs:
+def prepare_pairs(pairs: list[Pair], limit: int | None = None, cache: Path | None = None) -> EvalPairs:
     """Detect and align both sides of (the first ``limit``) pairs, keeping pairs with a face on both sides."""
+    selected = _balanced(pairs, limit)
+    key = hashlib.sha256(repr([(str(p.a), str(p.b)) for p in selected]).encode()).hexdigest()[:16]
+    path = cache / f"pairs-{key}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path) as data:
+            return EvalPairs(data["a"], data["b"], data["same"])
+    result = _align_pairs(selected)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, a=result.a, b=result.b, same=result.same)
+    return result
+
+
+def _align_pairs(selected: list[Pair]) -> EvalPairs:
     from facesift.image import load_image
     from facesift.pipeline import get_pipeline
 
     pipeline = get_pipeline()
-    selected = _balanced(pairs, limit)
     a, b, same = [], [], []
     for pair in selected:
         crops = []
@@ -190,22 +208,32 @@ class Trainer:
         from facesift.cli import progress_bar
 
         while self.epoch < self.config.epochs:
-            started, totals, count = time.time(), {}, 0
+            started, cpu_started, totals, count, first = time.time(), time.process_time(), {}, 0, float("nan")
             with progress_bar(steps if progress else 0) as bar:
                 task = bar.add_task(f"epoch {self.epoch + 1}/{self.config.epochs}", total=steps)
                 for batch in self.loader():
                     loss, metrics = self.step_loss(batch)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    if self.config.clip:
+                        torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.config.clip)
                     self.optimizer.step()
                     self.scheduler.step()
                     for key, value in metrics.items():
                         totals[key] = totals.get(key, 0.0) + value
+                    first = first if count else metrics["loss"]
                     count += 1
                     bar.update(task, advance=1, description=f"epoch {self.epoch + 1}/{self.config.epochs} loss {metrics['loss']:.3f}")
             self.epoch += 1
-            record = {"epoch": self.epoch, "seconds": round(time.time() - started, 1), "s_per_step": round((time.time() - started) / max(count, 1), 3)}
+            # CPU seconds per step (all threads) say what a step costs even on a busy machine
+            record = {
+                "epoch": self.epoch,
+                "seconds": round(time.time() - started, 1),
+                "s_per_step": round((time.time() - started) / max(count, 1), 3),
+                "cpu_s_per_step": round((time.process_time() - cpu_started) / max(count, 1), 3),
+            }
             record |= {f"train_{k}": round(v / max(count, 1), 4) for k, v in totals.items()}
+            record |= {"first_step_loss": round(first, 4), "last_step_loss": round(metrics["loss"], 4)}
             if self.held_out is not None:
                 record |= self.evaluate()
             self.history.append(record)
@@ -252,6 +280,11 @@ class EmbedderTrainer(Trainer):
             raise ValueError("distillation needs the teacher's embeddings: prepare the crops with teacher=True")
         self.student = sface_from_onnx().train()
         self.head = create_loss(config.loss, 128, len(train.identities), **config.loss_options)
+        if train.teacher is not None and isinstance(getattr(self.head, "weight", None), nn.Parameter):
+            # start each class at the teacher's mean embedding of that person: the margin loss then begins
+            # small on clean faces and pulls mostly on degraded ones, instead of first scrambling the network
+            centres = np.stack([train.teacher[train.labels == k, 0].mean(0) for k in range(len(train.identities))])
+            self.head.weight.data = torch.from_numpy(centres.astype(np.float32))
 
     def modules(self) -> dict[str, nn.Module]:
         return {"student": self.student, "head": self.head}
@@ -263,6 +296,12 @@ class EmbedderTrainer(Trainer):
 
     def step_loss(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
         images, labels, target, _, _ = batch
+        self.student.train()
+        if self.config.freeze_bn:
+            for module in self.student.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+                    module.requires_grad_(False)
         embeddings = self.student(images)
         identity = self.head(embeddings, labels, images)
         metrics = {"identity": float(identity.detach())}
