@@ -285,6 +285,26 @@ class EmbedderTrainer(Trainer):
             # small on clean faces and pulls mostly on degraded ones, instead of first scrambling the network
             centres = np.stack([train.teacher[train.labels == k, 0].mean(0) for k in range(len(train.identities))])
             self.head.weight.data = torch.from_numpy(centres.astype(np.float32))
+        self.probe = self._probe_batch()
+
+    def _probe_batch(self, count: int = 128):
+        """A fixed, once-degraded sample of training crops: its loss, logged each epoch, is comparable across
+        epochs (a step's loss is not: every batch has other people and other sizes)."""
+        rng = np.random.default_rng(self.config.seed)
+        indices = rng.choice(len(self.train_set.labels), min(count, len(self.train_set.labels)), replace=False)
+        dataset = FaceDataset(self.train_set, self.degradation(), seed=self.config.seed)
+        return [torch.stack(items) if isinstance(items[0], torch.Tensor) else torch.tensor(items) for items in zip(*(dataset[int(i)] for i in indices))]
+
+    def probe_loss(self) -> dict[str, float]:
+        images, labels, target, _, _ = self.probe
+        self.student.eval()
+        self.head.eval()
+        with torch.no_grad():
+            embeddings = torch.cat([self.student(images[i : i + 64]) for i in range(0, len(images), 64)])
+            identity = float(self.head(embeddings, labels, images)) if list(self.head.parameters()) else float("nan")
+            distill = float((1 - F.cosine_similarity(embeddings, target)).mean()) if target.numel() else float("nan")
+        self.head.train()
+        return {"probe_identity": round(identity, 4), "probe_distill": round(distill, 4)}
 
     def modules(self) -> dict[str, nn.Module]:
         return {"student": self.student, "head": self.head}
@@ -314,7 +334,8 @@ class EmbedderTrainer(Trainer):
         return loss, metrics
 
     def evaluate(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in evaluate_embedder(self.student, self.held_out, tuple(self.config.eval_sizes)).items()}
+        accuracy = evaluate_embedder(self.student, self.held_out, tuple(self.config.eval_sizes))
+        return self.probe_loss() | {k: round(v, 4) for k, v in accuracy.items()}
 
     def export(self) -> Path:
         return export_onnx(self.student, self.output / f"{self.config.name}.onnx")
