@@ -2,7 +2,8 @@
 
 Small faces: when a cross-resolution model trained for this embedder is installed (``facesift train
 crossres``), faces whose eyes are closer than its card's ``eye_distance_below`` are embedded by it instead
-(its vectors live in the same space); ``low_resolution=False`` turns that off. ``restorer=`` adds optional
+(its vectors live in the same space). "Closer" uses the effective eye distance (resolution.py), so a small
+face that was upscaled, blurred to the same detail, counts as small too; ``low_resolution=False`` turns that off. ``restorer=`` adds optional
 super-resolution of faces whose eyes are closer than ``restore_below`` px before they are embedded.
 
 Decoding, detection and alignment of many images run in a small thread pool (OpenCV, Pillow and
@@ -26,6 +27,7 @@ from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
 from facesift.recognition import create_embedder
 from facesift.recognition.trained import low_resolution_embedder
+from facesift.resolution import effective_eye_distance
 from facesift.restoration import create_restorer
 from facesift.results import DetectedFace, Face, FaceEmbedding, ImageFaces
 
@@ -173,7 +175,7 @@ class Pipeline:
         pixels = load_image(image, max_pixels=self.max_pixels)
         height, width = pixels.shape[:2]
         faces = select_faces(self.detector.detect(pixels), policy, (width, height))
-        crops = [self.embedder.align(pixels, face) for face in faces]
+        crops = aligned = [self.embedder.align(pixels, face) for face in faces]
         detected = [DetectedFace(face, assess(face, crop, self.quality_policy)) for face, crop in zip(faces, crops)]
         if self.restorer is not None:
             crops = [
@@ -181,7 +183,8 @@ class Pipeline:
                 for face, crop in zip(faces, crops)
             ]
         limit = self.low_resolution_embedder.card.eye_distance_below if self.low_resolution_embedder else 0.0
-        return _Analysed((width, height), detected, crops, [face.eye_distance < limit for face in faces])
+        small = [bool(limit) and effective_eye_distance(item.face, crop) < limit for item, crop in zip(detected, aligned)]
+        return _Analysed((width, height), detected, crops, small)
 
     def _embed_crops(self, crops: list[np.ndarray], small: list[bool]) -> tuple[np.ndarray, list[str | None]]:
         """Vectors for crops, small faces through the cross-resolution model; and which model did each."""

@@ -19,14 +19,14 @@ def test_train_crossres_registers_a_model_the_pipeline_uses(faces, tmp_path, mon
         "train", "crossres", "--faces", str(faces), "--data", str(faces / "johns"), "--per-identity", "3",
         "--epochs", "1", "--steps-per-epoch", "2", "--batch-people", "2", "--batch-images", "2",
         "--eval-pairs", "0", "--threads", "2", "--output", str(tmp_path / "run"), "--cache", str(tmp_path / "crops"),
-        "--name", "tiny-lowres", "--below", "40",
+        "--name", "tiny-lowres", "--below", "30",
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "registered as 'tiny-lowres'" in result.output
     assert "tiny-lowres" in available_embedders()
     card = load_card("tiny-lowres")
-    assert card.compatible_with == "sface" and card.eye_distance_below == 40.0 and card.thresholds
+    assert card.compatible_with == "sface" and card.eye_distance_below == 30.0 and card.thresholds
     pipeline = Pipeline()
     try:
         (small,) = pipeline.represent(faces / "wild/barack_obama/obama-240p.jpg", policy="largest")

@@ -3,11 +3,13 @@ pipeline's automatic use of a cross-resolution model for small faces."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the train extra is not installed: pip install 'facesift[train]'")
 
+from facesift.image import load_image  # noqa: E402
 from facesift.pipeline import Pipeline  # noqa: E402
 from facesift.recognition import available_embedders, create_embedder  # noqa: E402
 from facesift.recognition.base import ModelCard  # noqa: E402
@@ -73,7 +75,7 @@ def test_exported_model_registers_as_an_embedder(network, pipeline, crops, train
 
 
 def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, trained_home, tmp_path, faces):
-    install_trained(export_onnx(network, tmp_path / "lowres.onnx"), card("sface-lowres", compatible_with="sface", eye_distance_below=40.0))
+    install_trained(export_onnx(network, tmp_path / "lowres.onnx"), card("sface-lowres", compatible_with="sface", eye_distance_below=30.0))
     small = faces / "wild/barack_obama/obama-240p.jpg"
     large = faces / "wild/barack_obama/obama.jpg"
     auto = Pipeline()
@@ -82,10 +84,15 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
         by_size = {}
         for item in auto.represent_batch([small, large]):
             face = item.faces[0]
-            by_size[face.face.eye_distance < 40.0] = face.embedded_by
+            by_size[face.face.eye_distance < 30.0] = face.embedded_by
         assert by_size == {True: "sface-lowres", False: None}
         (single,) = auto.represent(small, policy="largest")
         assert single.embedded_by == "sface-lowres" and single.model == "sface"
+        image = load_image(large)
+        height, width = image.shape[:2]
+        blurred = cv2.resize(cv2.resize(image, (width // 8, height // 8), interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_CUBIC)
+        (upscaled,) = auto.represent(blurred, policy="largest")
+        assert upscaled.face.eye_distance > 30.0 and upscaled.embedded_by == "sface-lowres"  # large but blurred
     finally:
         auto.close()
     off = Pipeline(low_resolution=False)

@@ -11,12 +11,10 @@ from typing import Callable
 
 import numpy as np
 
-from facesift.alignment import ARCFACE_TEMPLATE_112, align_face
+from facesift.alignment import align_face
 from facesift.errors import UnknownBackendError
+from facesift.resolution import TEMPLATE_EYE_DISTANCE
 from facesift.results import Face
-
-#: eye distance of the 112 px ArcFace template: a face with eyes this far apart is "112 px across"
-TEMPLATE_EYE_DISTANCE = float(np.hypot(*(ARCFACE_TEMPLATE_112[1] - ARCFACE_TEMPLATE_112[0])))
 
 
 def native_size(face: Face, full: int = 112, smallest: int = 8) -> int:
