@@ -84,7 +84,7 @@ def _install(onnx_file: Path, name: str, command: str, *, compatible_with: str =
 
 
 LOSS = typer.Option("arcface", help="softmax, sphereface, cosface, arcface, adaface, quality, triplet or contrastive.")
-EPOCHS = typer.Option(8, help="Passes over the training identities.")
+EPOCHS = typer.Option(4, help="Passes over the training photos.")
 OUTPUT = typer.Option(Path("runs/crossres"), help="Folder for the checkpoint, history and ONNX file.")
 FACES_OPT = typer.Option(FACES, "--faces", help="The shared faces folder (celeba300 + pairs file, pins90, orl, yale, johns).")
 DATA = typer.Option(None, "--data", help="Identity folders to train on instead of the split's (folders of <person>/<image>).")

@@ -35,7 +35,7 @@ class TrainConfig:
     name: str = "sface-lowres"
     loss: str = "arcface"
     loss_options: dict[str, float] = field(default_factory=dict)
-    epochs: int = 8
+    epochs: int = 4
     identities_per_batch: int = 16
     images_per_identity: int = 4
     lr: float = 0.001
