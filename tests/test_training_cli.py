@@ -35,9 +35,33 @@ def test_train_crossres_registers_a_model_the_pipeline_uses(faces, tmp_path, mon
         pipeline.close()
 
 
+def test_train_says_when_there_are_too_few_people(faces, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["train", "crossres", "--faces", str(faces), "--data", str(faces / "johns"), "--per-identity", "2",
+            "--eval-pairs", "0", "--output", str(tmp_path / "run"), "--cache", str(tmp_path / "crops")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "cannot fill batches of 16" in result.output
+
+
 def test_train_refuses_an_unknown_loss(faces, tmp_path, monkeypatch):
     monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path / "cache"))
     args = ["train", "crossres", "--faces", str(faces), "--data", str(faces / "johns"), "--per-identity", "2",
             "--loss", "nope", "--eval-pairs", "0", "--output", str(tmp_path / "run"), "--cache", str(tmp_path / "crops")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "arcface" in result.output
+
+
+def test_train_superres_registers_the_facesr_restorer(faces, tmp_path, monkeypatch):
+    from facesift.restoration import create_restorer
+
+    monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path / "cache"))
+    args = [
+        "train", "superres", "--faces", str(faces), "--data", str(faces / "johns"), "--per-identity", "3",
+        "--epochs", "1", "--steps-per-epoch", "1", "--batch-people", "2", "--batch-images", "2",
+        "--eval-pairs", "0", "--threads", "2", "--output", str(tmp_path / "run"), "--cache", str(tmp_path / "crops"),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "registered as 'facesr'" in result.output
+    restored = create_restorer("facesr").restore(__import__("numpy").zeros((24, 24, 3), dtype="uint8"))
+    assert restored.shape == (112, 112, 3)

@@ -54,12 +54,12 @@ def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_p
         raise typer.Exit(2)
     try:
         crops, held_out = _data(faces, data, cache, per_identity, eval_pairs)
+        console.print(f"{len(crops.labels)} training crops of {len(crops.identities)} people; "
+                      f"{0 if held_out is None else len(held_out.same)} held-out pairs (celeba300 folds 6-10)")
+        trainer = (SuperResTrainer if kind == "superres" else EmbedderTrainer)(config, crops, held_out)
+        trainer.fit(resume=resume)
     except FacesiftError as exc:
         _fail(exc)
-    console.print(f"{len(crops.labels)} training crops of {len(crops.identities)} people; "
-                  f"{0 if held_out is None else len(held_out.same)} held-out pairs (celeba300 folds 6-10)")
-    trainer = (SuperResTrainer if kind == "superres" else EmbedderTrainer)(config, crops, held_out)
-    trainer.fit(resume=resume)
     return trainer.export()
 
 
@@ -94,6 +94,8 @@ STEPS = typer.Option(None, help="Steps per epoch (default: one pass over the cro
 EVAL = typer.Option(600, help="Held-out pairs evaluated each epoch (0: none).")
 RESUME = typer.Option(True, help="Continue from the output folder's checkpoint.")
 THREADS = typer.Option(None, help="Torch threads (default: all cores).")
+BATCH_PEOPLE = typer.Option(16, help="People per batch.")
+BATCH_IMAGES = typer.Option(4, help="Images per person per batch.")
 
 
 @app.command()
@@ -107,8 +109,8 @@ def crossres(
     distill: float = typer.Option(10.0, help="Weight of distillation from the frozen full-resolution SFace (0: plain fine-tuning)."),
     min_size: int = typer.Option(7, help="Smallest size (px across) training faces are shrunk to."),
     low_res_probability: float = typer.Option(0.6, help="Share of each batch shrunk (the rest stays at full resolution)."),
-    batch_people: int = typer.Option(16, help="People per batch."),
-    batch_images: int = typer.Option(4, help="Images per person per batch."),
+    batch_people: int = BATCH_PEOPLE,
+    batch_images: int = BATCH_IMAGES,
     lr: float = typer.Option(0.001, help="Learning rate of the network (the margin head uses 10x)."),
     per_identity: Optional[int] = PER_ID,
     steps_per_epoch: Optional[int] = STEPS,
@@ -142,6 +144,8 @@ def superres(
     identity_weight: float = typer.Option(1.0, help="Weight of the identity (embedding distance) loss."),
     perceptual_weight: float = typer.Option(0.1, help="Weight of the perceptual loss on SFace feature maps."),
     lr: float = typer.Option(0.01, help="Learning rate."),
+    batch_people: int = BATCH_PEOPLE,
+    batch_images: int = BATCH_IMAGES,
     per_identity: Optional[int] = PER_ID,
     steps_per_epoch: Optional[int] = STEPS,
     eval_pairs: int = EVAL,
@@ -155,6 +159,7 @@ def superres(
 
     config = TrainConfig(
         output=str(output), name="facesr", epochs=epochs, lr=lr, steps_per_epoch=steps_per_epoch, threads=threads,
+        identities_per_batch=batch_people, images_per_identity=batch_images,
         loss_options={"identity": identity_weight, "perceptual": perceptual_weight}, distill=0.0,
     )
     onnx_file = _run("superres", config, faces, data, cache, per_identity, eval_pairs, resume)
