@@ -56,6 +56,22 @@ def cache_dir() -> Path:
     return user_dir("FACESIFT_CACHE_DIR", "XDG_CACHE_HOME", ".cache", "facesift")
 
 
+def trained_dir() -> Path:
+    """Where models trained on this machine live (``facesift train`` writes ``<name>.onnx`` + ``<name>.json`` here)."""
+    return cache_dir() / "trained"
+
+
+def trained_model_path(name: str) -> Path:
+    """The ONNX file of a locally trained model, or an error that says how to produce it."""
+    path = trained_dir() / f"{name}.onnx"
+    if not path.is_file():
+        raise ModelNotInstalledError(
+            f"No trained model {name!r} in {trained_dir()}; train it with `python -m facesift train` "
+            "(see docs/low-resolution.md) or set FACESIFT_CACHE_DIR to where it lives"
+        )
+    return path
+
+
 def locate_source(weights: WeightFile) -> Path:
     """The weight file inside its installed package, or an error naming the pip command that installs it."""
     try:

@@ -1,5 +1,11 @@
 """image -> faces -> aligned crops -> quality -> embeddings, batched, with models loaded once per process.
 
+Small faces: when a cross-resolution model trained for this embedder is installed (``facesift train
+crossres``), faces whose eyes are closer than its card's ``eye_distance_below`` are embedded by it instead
+(its vectors live in the same space). "Closer" uses the effective eye distance (resolution.py), so a small
+face that was upscaled, blurred to the same detail, counts as small too; ``low_resolution=False`` turns that off. ``restorer=`` adds optional
+super-resolution of faces whose eyes are closer than ``restore_below`` px before they are embedded.
+
 Decoding, detection and alignment of many images run in a small thread pool (OpenCV, Pillow and
 onnxruntime release the GIL) while crops are embedded in batches, so the cores stay busy.
 """
@@ -20,6 +26,9 @@ from facesift.errors import FacesiftError, NoFaceError
 from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
 from facesift.recognition import create_embedder
+from facesift.recognition.trained import low_resolution_embedder
+from facesift.resolution import effective_eye_distance
+from facesift.restoration import create_restorer
 from facesift.results import DetectedFace, Face, FaceEmbedding, ImageFaces
 
 FacePolicy = Literal["largest", "central", "all"]
@@ -33,6 +42,7 @@ class _Analysed:
     image_size: tuple[int, int]
     detected: list[DetectedFace]
     crops: list[np.ndarray]
+    small: list[bool]
 
 
 def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]) -> list[Face]:
@@ -66,9 +76,15 @@ class Pipeline:
         quality_policy: QualityPolicy = DEFAULT_POLICY,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         workers: int | None = None,
+        low_resolution: bool = True,
+        restorer: str | None = None,
+        restore_below: float = 12.0,
     ) -> None:
         self.detector = create_detector(detector, **(detector_options or {}))
         self.embedder = create_embedder(embedder, **(embedder_options or {}))
+        self.low_resolution_embedder = low_resolution_embedder(self.embedder.name) if low_resolution else None
+        self.restorer = create_restorer(restorer) if restorer else None
+        self.restore_below = restore_below
         self.quality_policy = quality_policy
         self.max_pixels = max_pixels
         self.workers = workers or max(2, min(4, os.cpu_count() or 1))
@@ -114,11 +130,11 @@ class Pipeline:
         iterator = enumerate(images)
 
         def flush() -> None:
-            vectors = self.embedder.embed(pending_crops) if pending_crops else np.zeros((0, 0))
+            vectors, by = self._embed_crops(pending_crops, [s for _, _, a in pending for s in a.small])
             offset = 0
             for index, source, analysed in pending:
                 count = len(analysed.crops)
-                faces = tuple(self._embed(analysed, vectors[offset : offset + count]))
+                faces = self._face_embeddings(analysed, vectors[offset : offset + count], by[offset : offset + count])
                 results.append(ImageFaces(index, source, faces, analysed.image_size))
                 offset += count
             pending.clear()
@@ -159,21 +175,41 @@ class Pipeline:
         pixels = load_image(image, max_pixels=self.max_pixels)
         height, width = pixels.shape[:2]
         faces = select_faces(self.detector.detect(pixels), policy, (width, height))
-        crops = [self.embedder.align(pixels, face) for face in faces]
+        crops = aligned = [self.embedder.align(pixels, face) for face in faces]
         detected = [
             DetectedFace(face, assess(face, self.embedder.quality_crop(crop), self.quality_policy))
             for face, crop in zip(faces, crops)
         ]
-        return _Analysed((width, height), detected, crops)
+        if self.restorer is not None:
+            crops = [
+                self.restorer.restore_face(pixels, face, self.embedder.input_size) if face.eye_distance < self.restore_below else crop
+                for face, crop in zip(faces, crops)
+            ]
+        limit = self.low_resolution_embedder.card.eye_distance_below if self.low_resolution_embedder else 0.0
+        small = [bool(limit) and effective_eye_distance(item.face, crop) < limit for item, crop in zip(detected, aligned)]
+        return _Analysed((width, height), detected, crops, small)
 
-    def _embed(self, analysed: _Analysed, vectors: np.ndarray | None = None) -> list[FaceEmbedding]:
-        """Pair each detected face with its embedding (computed here unless already batched elsewhere)."""
-        if vectors is None:
-            vectors = self.embedder.embed(analysed.crops)
-        return [
-            FaceEmbedding(item.face, item.quality, vector, self.model)
-            for item, vector in zip(analysed.detected, vectors)
-        ]
+    def _embed_crops(self, crops: list[np.ndarray], small: list[bool]) -> tuple[np.ndarray, list[str | None]]:
+        """Vectors for crops, small faces through the cross-resolution model; and which model did each."""
+        vectors = np.zeros((len(crops), self.embedder.dims), dtype=np.float32)
+        mask = np.asarray(small, dtype=bool)
+        for embedder, chosen in ((self.embedder, ~mask), (self.low_resolution_embedder, mask)):
+            if chosen.any():
+                vectors[chosen] = embedder.embed([crop for crop, take in zip(crops, chosen) if take])
+        by = [self.low_resolution_embedder.name if take else None for take in mask]
+        return vectors, by
+
+    def _embed(self, analysed: _Analysed) -> list[FaceEmbedding]:
+        return list(self._face_embeddings(analysed, *self._embed_crops(analysed.crops, analysed.small)))
+
+    def _face_embeddings(
+        self, analysed: _Analysed, vectors: np.ndarray, by: list[str | None]
+    ) -> tuple[FaceEmbedding, ...]:
+        """Pair each detected face with its vector and the model that made it."""
+        return tuple(
+            FaceEmbedding(item.face, item.quality, vector, self.model, name)
+            for item, vector, name in zip(analysed.detected, vectors, by)
+        )
 
     def one_face(self, image: ImageInput, *, policy: str = "largest", label: str = "image") -> FaceEmbedding:
         """The single face to use from ``image``, or :class:`NoFaceError` naming ``label``."""
@@ -191,14 +227,14 @@ def _describe(image: ImageInput, index: int) -> str:
     return f"<input {index}>"
 
 
-_PIPELINES: dict[tuple[str, str], Pipeline] = {}
+_PIPELINES: dict[tuple[str, str, bool], Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
 
 
-def get_pipeline(detector: str = "yunet", embedder: str = "sface") -> Pipeline:
+def get_pipeline(detector: str = "yunet", embedder: str = "sface", *, low_resolution: bool = True) -> Pipeline:
     """The process-wide shared pipeline for this detector and embedder (created on first use)."""
-    key = (detector, embedder)
+    key = (detector, embedder, low_resolution)
     with _PIPELINES_LOCK:
         if key not in _PIPELINES:
-            _PIPELINES[key] = Pipeline(detector, embedder)
+            _PIPELINES[key] = Pipeline(detector, embedder, low_resolution=low_resolution)
         return _PIPELINES[key]

@@ -92,12 +92,16 @@ class FaceQuality(_ToDict):
 
 @dataclass(frozen=True)
 class FaceEmbedding(_ToDict):
-    """A face, its quality, and its L2-normalised embedding from ``model``."""
+    """A face, its quality, and its L2-normalised embedding in ``model``'s space.
+
+    ``embedded_by`` names the cross-resolution model that computed it for a small face (None: ``model`` itself).
+    """
 
     face: Face
     quality: FaceQuality
     embedding: np.ndarray = field(repr=False)
     model: str
+    embedded_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,9 @@ def session_options() -> ort.SessionOptions:
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return options
+
+
+def open_session(path) -> tuple[ort.InferenceSession, str]:
+    """A CPU session for an ONNX file and the name of its (single) input."""
+    session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+    return session, session.get_inputs()[0].name

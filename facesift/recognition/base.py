@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from facesift.alignment import align_face
+from facesift.errors import UnknownBackendError
 from facesift.registry import Registry, user_dir
 from facesift.results import Face
 
@@ -37,6 +38,10 @@ class ModelCard:
     thresholds: dict[str, float] = field(default_factory=dict)
     calibration: str = ""
     notes: str = ""
+    #: a cross-resolution model distilled from this embedder: its vectors compare with that embedder's
+    compatible_with: str = ""
+    #: the pipeline uses this model instead of ``compatible_with`` for faces whose eyes are closer than this (px)
+    eye_distance_below: float = 0.0
 
     def threshold_for(self, false_match_rate: float | None = None) -> float:
         """Cosine threshold for a false-match rate, interpolated in log-FMR between calibrated points."""
@@ -68,8 +73,10 @@ def user_cards_dir() -> Path:
 
 def load_card(name: str) -> ModelCard:
     """The card for ``name``: a user-calibrated one if present, else the one shipped with facesift."""
+    from facesift.models import trained_dir
+
     name = PRESETS.get(name, name)
-    for folder in (user_cards_dir(), _PACKAGED_CARDS):
+    for folder in (user_cards_dir(), trained_dir(), _PACKAGED_CARDS):
         path = folder / f"{name}.json"
         if path.is_file():
             return ModelCard(**json.loads(path.read_text()))
@@ -145,9 +152,20 @@ PRESETS = {"fast": "sface"}
 
 
 def available_embedders() -> list[str]:
-    return sorted([*EMBEDDERS.names(), *PRESETS])
+    """Registered backends, presets and models trained on this machine (see :func:`trained_embedders`)."""
+    from facesift.recognition.trained import trained_embedders
+
+    return sorted({*EMBEDDERS.names(), *PRESETS, *trained_embedders()})
 
 
 def create_embedder(name: str, **options) -> Embedder:
-    """A new embedder instance of the backend (or preset) called ``name``."""
-    return EMBEDDERS.create(PRESETS.get(name, name), **options)
+    """An embedder by name: a backend or preset, else a model trained here (``<cache>/trained/<name>.onnx``)."""
+    from facesift.recognition.trained import TrainedEmbedder, trained_embedders
+
+    name = PRESETS.get(name, name)
+    if name not in EMBEDDERS.names() and name in trained_embedders():
+        return TrainedEmbedder(name, **options)
+    try:
+        return EMBEDDERS.create(name, **options)
+    except UnknownBackendError:
+        raise UnknownBackendError(f"Unknown embedder {name!r}; available: {', '.join(available_embedders())}") from None

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from facesift.models import WeightFile, model_path, register_weights
 from facesift.onnx_repair import decompose_prelu, drop_stray_inputs, fold_constants, make_batch_dynamic
 from facesift.recognition.base import Embedder, register_embedder
-from facesift.runtime import session_options
+from facesift.runtime import open_session
 
 
 def _repair(data: bytes) -> bytes:
@@ -48,10 +47,7 @@ class SFaceEmbedder(Embedder):
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
-        self._session = ort.InferenceSession(
-            str(model_path(SFACE.name)), session_options(), providers=["CPUExecutionProvider"]
-        )
-        self._input = self._session.get_inputs()[0].name
+        self._session, self._input = open_session(model_path(SFACE.name))
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)

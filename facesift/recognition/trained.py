@@ -1,0 +1,60 @@
+"""Embedders trained on this machine by ``facesift train``: ``<cache>/trained/<name>.onnx`` with its card
+``<name>.json`` beside it. Loaded by name like any backend; nothing is downloaded.
+
+Input convention is SFace's (112x112 aligned RGB, 0-255, NCHW), since every model here starts from SFace.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from facesift.models import trained_dir, trained_model_path
+from facesift.recognition.base import Embedder, ModelCard
+from facesift.runtime import open_session
+
+
+def trained_embedders() -> list[str]:
+    """Names of trained models that have both their ONNX file and their card."""
+    folder = trained_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.onnx") if p.with_suffix(".json").is_file())
+
+
+def install_trained(onnx_file: Path, card: ModelCard) -> Path:
+    """Copy a trained ONNX file and its card into the trained-models folder under ``card.name``."""
+    folder = trained_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{card.name}.onnx"
+    tmp = target.with_suffix(".onnx.tmp")
+    tmp.write_bytes(Path(onnx_file).read_bytes())
+    tmp.replace(target)
+    (folder / f"{card.name}.json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
+    return target
+
+
+def low_resolution_embedder(embedder: str) -> "TrainedEmbedder | None":
+    """The trained cross-resolution model for ``embedder``'s space, if one is installed (first by name)."""
+    for name in trained_embedders():
+        card = ModelCard(**json.loads((trained_dir() / f"{name}.json").read_text()))
+        if card.compatible_with == embedder and card.eye_distance_below > 0:
+            return TrainedEmbedder(name)
+    return None
+
+
+class TrainedEmbedder(Embedder):
+    """A locally trained ONNX embedder, found by name in the trained-models folder."""
+
+    input_size = 112
+
+    def __init__(self, name: str, **options) -> None:
+        self.name = name
+        super().__init__(**options)
+        self._session, self._input = open_session(trained_model_path(name))
+
+    def _forward(self, crops: np.ndarray) -> np.ndarray:
+        blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+        return self._session.run(None, {self._input: blob})[0]

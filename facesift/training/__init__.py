@@ -1,0 +1,6 @@
+"""Training on a CPU (the ``train`` extra: ``pip install 'facesift[train]'``, torch 2.13.0 CPU build).
+
+data.py (split, crops, degradation, balanced sampling) -> losses.py -> sface.py (SFace in PyTorch, ONNX
+export) -> trainer.py (the loop; the embedder and cross-resolution tasks) and superres.py (face SR);
+cli.py is ``facesift train``. Nothing here is imported by the core package except the CLI's sub-app.
+"""

@@ -1,0 +1,177 @@
+"""``facesift train``: fine-tune SFace, train the cross-resolution embedder or the face SR network.
+
+Importable without torch (the sub-app is registered in the main CLI); each command checks for the
+``train`` extra and says how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(help="Train models on a CPU (needs the train extra of facesift: torch 2.13.0, CPU build).", no_args_is_help=True)
+
+FACES = Path(os.environ.get("FACESIFT_FACES_DIR", "../shared/faces"))
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from facesift.cli import errors
+
+        errors.print("[bold red]error:[/] training needs PyTorch: pip install 'facesift\\[train]' (torch==2.13.0, CPU build)")
+        raise typer.Exit(2)
+
+
+def _data(faces: Path, data: Optional[List[Path]], cache: Path, per_identity: Optional[int], eval_pairs: int):
+    """Crops of the training identities (the split's, or ``data`` folders) and the held-out pairs."""
+    from facesift.cli import progress_bar
+    from facesift.training.data import celeba300_split, identity_folders, prepare_crops
+    from facesift.training.trainer import prepare_pairs
+
+    split = celeba300_split(faces)
+    folders = identity_folders(data) if data else list(split.train_folders)
+    with progress_bar(len(folders)) as bar:
+        task = bar.add_task("Aligning training faces", total=len(folders))
+        crops = prepare_crops(folders, cache, per_identity=per_identity, progress=lambda n: bar.advance(task, n))
+    held_out = prepare_pairs(list(split.test_pairs), eval_pairs, cache) if eval_pairs else None
+    return crops, held_out
+
+
+def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_pairs: int, resume: bool):
+    from facesift.cli import _fail, console, errors
+    from facesift.errors import FacesiftError
+    from facesift.training.losses import LOSSES
+    from facesift.training.superres import SuperResTrainer
+    from facesift.training.trainer import EmbedderTrainer
+
+    if config.loss not in LOSSES:
+        errors.print(f"[bold red]error:[/] unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}")
+        raise typer.Exit(2)
+    try:
+        crops, held_out = _data(faces, data, cache, per_identity, eval_pairs)
+        console.print(f"{len(crops.labels)} training crops of {len(crops.identities)} people; "
+                      f"{0 if held_out is None else len(held_out.same)} held-out pairs (celeba300 folds 6-10)")
+        trainer = (SuperResTrainer if kind == "superres" else EmbedderTrainer)(config, crops, held_out)
+        trainer.fit(resume=resume)
+    except FacesiftError as exc:
+        _fail(exc)
+    return trainer.export()
+
+
+def _install(onnx_file: Path, name: str, command: str, *, compatible_with: str = "", below: float = 0.0) -> Path:
+    from facesift.recognition import load_card
+    from facesift.recognition.base import ModelCard
+    from facesift.recognition.trained import install_trained
+
+    base = load_card("sface")
+    card = ModelCard(
+        name=name,
+        dims=base.dims,
+        licence="Apache-2.0 (fine-tuned from SFace 2021dec, OpenCV Zoo); training photos: research use only",
+        source=f"trained here: {command}",
+        input_spec=base.input_spec,
+        thresholds=dict(base.thresholds) if compatible_with else {},
+        calibration="inherited from sface (same embedding space), not recalibrated" if compatible_with else "",
+        compatible_with=compatible_with,
+        eye_distance_below=below,
+    )
+    return install_trained(onnx_file, card)
+
+
+LOSS = typer.Option("arcface", help="softmax, sphereface, cosface, arcface, adaface, quality, triplet or contrastive.")
+EPOCHS = typer.Option(4, help="Passes over the training photos.")
+OUTPUT = typer.Option(Path("runs/crossres"), help="Folder for the checkpoint, history and ONNX file.")
+FACES_OPT = typer.Option(FACES, "--faces", help="The shared faces folder (celeba300 + pairs file, pins90, orl, yale, johns).")
+DATA = typer.Option(None, "--data", help="Identity folders to train on instead of the split's (folders of <person>/<image>).")
+CACHE = typer.Option(Path("runs/cache"), help="Where aligned crops and teacher embeddings are cached.")
+PER_ID = typer.Option(None, help="At most this many images per person (smoke runs).")
+STEPS = typer.Option(None, help="Steps per epoch (default: one pass over the crops).")
+EVAL = typer.Option(600, help="Held-out pairs evaluated each epoch (0: none).")
+RESUME = typer.Option(True, help="Continue from the output folder's checkpoint.")
+THREADS = typer.Option(None, help="Torch threads (default: all cores).")
+BATCH_PEOPLE = typer.Option(16, help="People per batch.")
+BATCH_IMAGES = typer.Option(4, help="Images per person per batch.")
+
+
+@app.command()
+def crossres(
+    loss: str = LOSS,
+    epochs: int = EPOCHS,
+    output: Path = OUTPUT,
+    faces: Path = FACES_OPT,
+    data: Optional[List[Path]] = DATA,
+    cache: Path = CACHE,
+    distill: float = typer.Option(10.0, help="Weight of distillation from the frozen full-resolution SFace (0: plain fine-tuning)."),
+    min_size: int = typer.Option(7, help="Smallest size (px across) training faces are shrunk to."),
+    low_res_probability: float = typer.Option(0.6, help="Share of each batch shrunk (the rest stays at full resolution)."),
+    batch_people: int = BATCH_PEOPLE,
+    batch_images: int = BATCH_IMAGES,
+    lr: float = typer.Option(0.001, help="Learning rate of the network (the margin head uses 10x)."),
+    per_identity: Optional[int] = PER_ID,
+    steps_per_epoch: Optional[int] = STEPS,
+    eval_pairs: int = EVAL,
+    resume: bool = RESUME,
+    threads: Optional[int] = THREADS,
+    name: str = typer.Option("sface-lowres", help="Name the model is registered under."),
+    below: float = typer.Option(9.0, help="The pipeline uses this model for faces whose eyes are closer than this (px)."),
+    install: bool = typer.Option(True, help="Register the result as an embedder (in the facesift cache)."),
+) -> None:
+    """Cross-resolution embedder: SFace fine-tuned on mixed-resolution batches, margin loss + distillation."""
+    _require_torch()
+    from facesift.training.trainer import TrainConfig
+
+    config = TrainConfig(
+        output=str(output), name=name, loss=loss, epochs=epochs, identities_per_batch=batch_people,
+        images_per_identity=batch_images, lr=lr, head_lr=10 * lr, distill=distill, sizes=(min_size, 112),
+        low_res_probability=low_res_probability, steps_per_epoch=steps_per_epoch, threads=threads,
+    )
+    onnx_file = _run("crossres", config, faces, data, cache, per_identity, eval_pairs, resume)
+    _finish(onnx_file, name, install, compatible_with="sface" if distill > 0 else "", below=below if distill > 0 else 0.0)
+
+
+@app.command()
+def superres(
+    epochs: int = EPOCHS,
+    output: Path = typer.Option(Path("runs/facesr"), help="Folder for the checkpoint, history and ONNX file."),
+    faces: Path = FACES_OPT,
+    data: Optional[List[Path]] = DATA,
+    cache: Path = CACHE,
+    identity_weight: float = typer.Option(1.0, help="Weight of the identity (embedding distance) loss."),
+    perceptual_weight: float = typer.Option(0.1, help="Weight of the perceptual loss on SFace feature maps."),
+    lr: float = typer.Option(0.01, help="Learning rate."),
+    batch_people: int = BATCH_PEOPLE,
+    batch_images: int = BATCH_IMAGES,
+    per_identity: Optional[int] = PER_ID,
+    steps_per_epoch: Optional[int] = STEPS,
+    eval_pairs: int = EVAL,
+    resume: bool = RESUME,
+    threads: Optional[int] = THREADS,
+    install: bool = typer.Option(True, help="Register the result as the facesr restorer (in the facesift cache)."),
+) -> None:
+    """Face super-resolution (16/24/32 px -> 112 px) with pixel, perceptual and identity losses."""
+    _require_torch()
+    from facesift.training.trainer import TrainConfig
+
+    config = TrainConfig(
+        output=str(output), name="facesr", epochs=epochs, lr=lr, steps_per_epoch=steps_per_epoch, threads=threads,
+        identities_per_batch=batch_people, images_per_identity=batch_images,
+        loss_options={"identity": identity_weight, "perceptual": perceptual_weight}, distill=0.0,
+    )
+    onnx_file = _run("superres", config, faces, data, cache, per_identity, eval_pairs, resume)
+    _finish(onnx_file, "facesr", install)
+
+
+def _finish(onnx_file: Path, name: str, install: bool, **card) -> None:
+    import sys
+
+    from facesift.cli import console
+
+    console.print(f"wrote {onnx_file}")
+    if install:
+        command = "python -m facesift train " + " ".join(sys.argv[2:])
+        console.print(f"registered as {name!r}: {_install(onnx_file, name, command, **card)}")
