@@ -2,13 +2,14 @@
 
     python benchmarks/gallery.py [--n 1000000] [--queries 1000] [--dir /tmp/facesift-gallery-bench] [--reuse]
 
-The vectors: every celeba300 SFace embedding (real) plus synthetic ones drawn from a Gaussian fitted to
-them (mean and full covariance) and L2-normalised, in synthetic "people" of 10 samples. Steps: insert
+The vectors: every celeba300 SFace embedding (real) plus synthetic people of 10 samples shaped like the
+real ones (a centre from the Gaussian fitted to the real people's means, plus per-sample deviations from
+the Gaussian fitted to the real within-person deviations), L2-normalised. Steps: insert
 them all through ``Gallery.add_samples`` (SQLite + the usearch HNSW index, built once, as it goes);
 close (the index is saved beside the database); then, in a fresh process that loads the saved index
 (so its peak RSS is what a serving process needs), time queries. Queries: half are enrolled real
-embeddings plus noise (a new photo of someone enrolled, cosine about 0.7 to the original), half fresh
-draws from the Gaussian (a stranger). recall@1 is the fraction of queries whose nearest sample by the
+embeddings plus noise (a new photo of someone enrolled, cosine about 0.7 to the original), half one sample
+each of new synthetic people (strangers). recall@1 is the fraction of queries whose nearest sample by the
 index is the nearest by exact search. Baseline: numpy brute force (one matrix-vector product).
 """
 
@@ -74,21 +75,36 @@ def real_embeddings() -> tuple[np.ndarray, np.ndarray]:
     return data["emb"][data["ok"]].astype(np.float32), data["persons"][data["ok"]]
 
 
-def synthetic(real: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Vectors drawn from the Gaussian fitted to ``real``, normalised like real embeddings."""
+def _gaussian_factor(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and Cholesky factor of the Gaussian fitted to ``vectors``."""
+    cov = np.cov(vectors, rowvar=False)
+    return vectors.mean(axis=0), np.linalg.cholesky(cov + 1e-6 * np.eye(vectors.shape[1]))
+
+
+def synthetic(real: np.ndarray, real_people: np.ndarray, count: int, seed: int, per_person: int = 10) -> np.ndarray:
+    """Synthetic people shaped like the real ones, normalised like real embeddings.
+
+    Face embeddings cluster by identity, so each synthetic person gets a centre drawn from the Gaussian
+    fitted to the real people's mean embeddings, and each of their samples adds a draw from the Gaussian
+    fitted to the real within-person deviations (both with full covariance).
+    """
     rng = np.random.default_rng(seed)
-    mean, cov = real.mean(axis=0), np.cov(real, rowvar=False)
-    factor = np.linalg.cholesky(cov + 1e-6 * np.eye(len(mean)))
+    names, person_index = np.unique(real_people, return_inverse=True)
+    centres = np.stack([real[person_index == i].mean(axis=0) for i in range(len(names))])
+    centre_mean, centre_factor = _gaussian_factor(centres)
+    _, within_factor = _gaussian_factor(real - centres[person_index])
     out = np.empty((count, real.shape[1]), np.float32)
     for start in range(0, count, 100_000):
-        block = mean + rng.standard_normal((min(100_000, count - start), len(mean))) @ factor.T
-        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        size = min(100_000, count - start)
+        people = centre_mean + rng.standard_normal((-(-size // per_person), real.shape[1])) @ centre_factor.T
+        block = np.repeat(people, per_person, axis=0)[:size] + rng.standard_normal((size, real.shape[1])) @ within_factor.T
+        out[start : start + size] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
 
 def build(folder: Path, n: int, real: np.ndarray, real_people: np.ndarray) -> np.ndarray:
     """Insert ``n`` vectors through the gallery (SQLite + HNSW built as it goes); returns the vectors."""
-    vectors = np.concatenate([real, synthetic(real, n - len(real), seed=1)])
+    vectors = np.concatenate([real, synthetic(real, real_people, n - len(real), seed=1)])
     people = np.concatenate([real_people, np.array([f"synthetic-{i // 10}" for i in range(n - len(real))])])
     print(f"vectors: {len(real):,} real celeba300 + {n - len(real):,} synthetic = {n:,}, {len(set(people)):,} people")
     from usearch.index import Index
@@ -157,7 +173,7 @@ def main() -> None:
     rng = np.random.default_rng(2)
     half = args.queries // 2
     known = real[rng.choice(len(real), half, replace=False)] + rng.normal(0, 0.07, (half, real.shape[1])).astype(np.float32)
-    queries = np.concatenate([known, synthetic(real, args.queries - half, seed=3)])
+    queries = np.concatenate([known, synthetic(real, real_people, args.queries - half, seed=3, per_person=1)])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     np.save(args.dir / "queries.npy", queries.astype(np.float32))
 

@@ -13,6 +13,7 @@ from facesift.image import load_image  # noqa: E402
 from facesift.pipeline import Pipeline  # noqa: E402
 from facesift.recognition import available_embedders, create_embedder  # noqa: E402
 from facesift.recognition.base import ModelCard  # noqa: E402
+from facesift.evaluation.embeddings import embed_images  # noqa: E402
 from facesift.recognition.trained import install_trained  # noqa: E402
 from facesift.training.sface import export_onnx, sface_from_onnx  # noqa: E402
 from facesift.training.trainer import embed  # noqa: E402
@@ -98,6 +99,10 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
     off = Pipeline(low_resolution=False)
     try:
         assert off.low_resolution_embedder is None
+        # the evaluation cache keeps routed embeddings apart from plain SFace ones, and names which is which
+        assert embed_images([small], cache_dir=tmp_path / "evaluation").model == "sface+sface-lowres"
+        plain_run = embed_images([small], cache_dir=tmp_path / "evaluation", pipeline=off)
+        assert (plain_run.model, plain_run.computed) == ("sface", 1)
         (plain,) = off.represent(small, policy="largest")
         assert plain.embedded_by is None
         assert float(plain.embedding @ single.embedding) > 0.9999  # this test's "low-res model" is SFace itself

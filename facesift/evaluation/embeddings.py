@@ -1,7 +1,7 @@
 """Embeddings of every image of an evaluation, computed once (batched, threaded) and cached on disk.
 
-The cache key is the image's content (sha256 of the file bytes), the embedder, the detector and the
-degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
+The cache key is the image's content (sha256 of the file bytes), the embedder (with the cross-resolution
+model the pipeline routes small faces to, when one is installed), the detector and the degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
 An image with no face (or that cannot be read) is cached as such, with the reason.
 """
 
@@ -19,6 +19,8 @@ import numpy as np
 from facesift.evaluation.degradations import Degradation
 from facesift.models import cache_dir as models_cache_dir
 from facesift.pipeline import Pipeline, get_pipeline
+from facesift.recognition.base import PRESETS
+from facesift.recognition.trained import low_resolution_model
 
 
 def default_cache_dir() -> Path:
@@ -69,6 +71,15 @@ def _degraded(pipeline: Pipeline, degradation: Degradation | None) -> Pipeline:
     clone = copy.copy(pipeline)  # shares the loaded models and the thread pool
     clone.embedder = _DegradingEmbedder(pipeline.embedder, degradation)
     return clone
+
+
+def _pipeline_model(model: str, pipeline: Pipeline | None) -> str:
+    """The cache's name for what embeds: ``model``, plus the cross-resolution model small faces are routed to."""
+    if pipeline is not None:
+        routed = pipeline.low_resolution_embedder.name if pipeline.low_resolution_embedder else None
+    else:
+        routed = low_resolution_model(PRESETS.get(model, model))
+    return f"{model}+{routed}" if routed else model
 
 
 class _Store:
@@ -124,7 +135,8 @@ def embed_images(
         if degradation.is_noop(pipeline.embedder.input_size):
             degradation = None  # the clean embeddings are these, cached or not
     stored = degradation.name if degradation else "clean"
-    store = _Store(cache_dir or default_cache_dir(), model, detector, stored)
+    embedded_by = _pipeline_model(model, pipeline)
+    store = _Store(cache_dir or default_cache_dir(), embedded_by, detector, stored)
     hashes = {image: file_sha256(image) for image in images}
     known = store.entries
     todo = [image for image in images if hashes[image] not in known]
@@ -148,7 +160,7 @@ def embed_images(
                 fresh[hashes[image]] = (np.asarray(result.faces[0].embedding, dtype=np.float32), "")
         store.save(fresh)
     entries = {**known, **fresh}
-    out = Embeddings(model, detector, name, {}, computed=len(todo), cached=len(images) - len(todo))
+    out = Embeddings(embedded_by, detector, name, {}, computed=len(todo), cached=len(images) - len(todo))
     for image in images:
         vector, reason = entries[hashes[image]]
         out.vectors[image] = vector

@@ -144,7 +144,7 @@ def evaluate_identification(
     top = np.where(usable, best.max(axis=1, initial=-np.inf), -np.inf)
     true_scores = best[np.flatnonzero(known), true_person[known]]
     return IdentificationReport(
-        dataset=str(dataset.root), model=model, detector=detector, degradation=degradation.name if degradation else "clean",
+        dataset=str(dataset.root), model=clean.model, detector=detector, degradation=degradation.name if degradation else "clean",
         images=len(images), people=len(dataset.people), failed_images=len(failures), gallery_images=int(gallery_rows.size),
         known_probes=int(known.sum()), unknown_probes=int((~known).sum()), unknown_people=int(held_out.sum()),
         cmc=rates.cmc, dir={far_key(r): v for r, v in rates.dir.items()},

@@ -161,7 +161,7 @@ def evaluate_pairs(
     failures = {str(k): v for k, v in {**clean.failures, **damaged.failures}.items()}
     images = len(set(clean.vectors) | set(damaged.vectors))
     return PairsReport(
-        dataset=str(data), protocol=name, model=model, detector=detector,
+        dataset=str(data), protocol=name, model=clean.model, detector=detector,
         degradation=degradation.name if degradation else "clean", pairs=len(pairs), genuine_pairs=int(same.sum()),
         impostor_pairs=int((~same).sum()), images=images, failed_images=len(failures), failed_pairs=int(failed.sum()),
         failure_policy=FAILURE_POLICY, slices=slices, failures=failures,
@@ -255,7 +255,7 @@ def evaluate_all_pairs(
     failures = {str(k): v for k, v in {**clean.failures, **damaged.failures}.items()}
     failed_pairs = int(np.sum(genuine == FAILED_SCORE) + np.sum(impostor == FAILED_SCORE))
     return PairsReport(
-        dataset=str(dataset.root), protocol="all pairs", model=model, detector=detector,
+        dataset=str(dataset.root), protocol="all pairs", model=clean.model, detector=detector,
         degradation=degradation.name if degradation else "clean", pairs=genuine.size + impostor.size,
         genuine_pairs=genuine.size, impostor_pairs=impostor.size, images=len(images), failed_images=len(failures),
         failed_pairs=failed_pairs, failure_policy=FAILURE_POLICY, slices=(), failures=failures,

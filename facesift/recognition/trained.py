@@ -36,13 +36,19 @@ def install_trained(onnx_file: Path, card: ModelCard) -> Path:
     return target
 
 
-def low_resolution_embedder(embedder: str) -> "TrainedEmbedder | None":
-    """The trained cross-resolution model for ``embedder``'s space, if one is installed (first by name)."""
+def low_resolution_model(embedder: str) -> str | None:
+    """Name of the trained cross-resolution model for ``embedder``'s space, if one is installed (first by name)."""
     for name in trained_embedders():
         card = ModelCard(**json.loads((trained_dir() / f"{name}.json").read_text()))
         if card.compatible_with == embedder and card.eye_distance_below > 0:
-            return TrainedEmbedder(name)
+            return name
     return None
+
+
+def low_resolution_embedder(embedder: str) -> "TrainedEmbedder | None":
+    """The trained cross-resolution model for ``embedder``'s space, loaded, if one is installed."""
+    name = low_resolution_model(embedder)
+    return TrainedEmbedder(name) if name else None
 
 
 class TrainedEmbedder(Embedder):
