@@ -16,7 +16,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 
 from facesift.detection import create_detector
 from facesift.image import load_image
@@ -24,21 +23,12 @@ from facesift.models import locate_source
 from facesift.recognition import create_embedder
 from facesift.recognition.facenet import FACENET
 from facesift.tf_graph import graph_def_to_onnx
+from pipeline import timed  # benchmarks/pipeline.py: median of repeated calls after a warm-up
 
 REPO = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("FACESIFT_FACES_DIR", REPO.parent / "shared" / "faces"))
 MODELS = [("sface", "sface", {}), ("facenet", "facenet", {}), ("dlib (no flip)", "dlib", {"flip": False}),
           ("dlib (flip)", "dlib", {}), ("accurate", "accurate", {})]
-
-
-def median_seconds(function, repeat: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main() -> None:
@@ -50,7 +40,7 @@ def main() -> None:
     files = files[:: max(1, len(files) // args.faces)][: args.faces]
     detector = create_detector("yunet")
     images = [load_image(f) for f in files]
-    detect = median_seconds(lambda: [detector.detect(i) for i in images], args.repeat) / len(images)
+    detect = timed(lambda: [detector.detect(i) for i in images], args.repeat) / len(images)
     found = [(image, faces[0]) for image in images if (faces := detector.detect(image))]
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(found)} celeba300 faces, "
           f"median of {args.repeat}; YuNet detection {1000 * detect:.1f} ms per 250x250 photo")
@@ -59,14 +49,14 @@ def main() -> None:
     for label, name, options in MODELS:
         embedder = create_embedder(name, **options)
         crops = [embedder.align(image, face) for image, face in found]
-        seconds = median_seconds(lambda: embedder.embed(crops), args.repeat) / len(crops)
+        seconds = timed(lambda: embedder.embed(crops), args.repeat) / len(crops)
         results[label] = seconds
         print(f"{label:<18}{embedder.dims:>6}{1000 * seconds:>13.1f}{seconds / results['sface']:>9.2f}")
         if name == "accurate":
             sequential = 0.0
             for member in embedder.members:
                 parts = [member.align(image, face) for image, face in found]
-                sequential += median_seconds(lambda: member.embed(parts), args.repeat) / len(parts)
+                sequential += timed(lambda: member.embed(parts), args.repeat) / len(parts)
             print(f"{'  members in turn':<18}{'':>6}{1000 * sequential:>13.1f}{sequential / results['sface']:>9.2f}"
                   f"   (parallel is {sequential / seconds:.2f}x faster)")
     source = locate_source(FACENET).read_bytes()

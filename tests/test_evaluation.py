@@ -92,6 +92,15 @@ def test_cli_pairs_on_the_lfw_layout_writes_a_report(lfw, cache, tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({name})" in (out / "report.md").read_text()
 
 
+def test_cli_pairs_compares_the_fusion_with_its_members_on_the_lfw_layout(lfw, cache, tmp_path):
+    result = runner.invoke(app, ["evaluate", "pairs", "--data", str(lfw), "--pairs", str(lfw / "pairs.txt"), "--model", "sface",
+                                 "--model", "accurate", "--out", str(tmp_path), "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert [run["model"] for run in runs] == ["sface", "accurate"]
+    assert all(run["pairs"] == 16 and run["failed_pairs"] == 0 and run["auc"] >= 0.5 for run in runs)
+
+
 def test_a_second_run_comes_from_the_cache_even_under_another_name(faces, cache, tmp_path):
     images = sorted((faces / "johns" / "John_Savage").iterdir())[:3]
     first = embed_images(images, cache_dir=cache)

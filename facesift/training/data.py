@@ -19,8 +19,9 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from facesift.errors import FacesiftError
+from facesift.evaluation.datasets import Pair, read_lfw_pairs
+from facesift.image import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".gif", ".bmp", ".webp"}
 #: extra identity folders under the shared faces folder used for training only (none is in celeba300's pairs)
 EXTRA_TRAINING_FOLDERS = ("pins90", "orl", "yale", "johns")
 TRAIN_FOLDS = range(0, 5)
@@ -32,43 +33,11 @@ class TrainingDataError(FacesiftError, ValueError):
 
 
 @dataclass(frozen=True)
-class Pair:
-    a: Path
-    b: Path
-    same: bool
-    fold: int
-
-
-@dataclass(frozen=True)
 class Split:
     """Who trains and which pairs test: training identity folders, and the held-out pairs."""
 
     train_folders: tuple[Path, ...]
     test_pairs: tuple[Pair, ...]
-
-
-def read_pairs(pairs_file: Path, images: Path) -> list[Pair]:
-    """An LFW-format pairs file; indices are 1-based into each person's files sorted by name."""
-    lines = pairs_file.read_text().split("\n")
-    folds, per_fold = (int(v) for v in lines[0].split())
-    listing: dict[str, list[str]] = {}
-
-    def image(name: str, index: str) -> Path:
-        if name not in listing:
-            listing[name] = sorted(p.name for p in (images / name).iterdir())
-        return images / name / listing[name][int(index) - 1]
-
-    pairs = []
-    for row, line in enumerate(text for text in lines[1:] if text.strip()):
-        fields = line.split("\t")
-        fold = row // (2 * per_fold)
-        if len(fields) == 3:
-            pairs.append(Pair(image(fields[0], fields[1]), image(fields[0], fields[2]), True, fold))
-        else:
-            pairs.append(Pair(image(fields[0], fields[1]), image(fields[2], fields[3]), False, fold))
-    if len(pairs) != folds * 2 * per_fold:
-        raise TrainingDataError(f"{pairs_file}: expected {folds * 2 * per_fold} pairs, read {len(pairs)}")
-    return pairs
 
 
 def celeba300_split(faces_dir: Path, *, extras: Sequence[str] = EXTRA_TRAINING_FOLDERS) -> Split:
@@ -80,7 +49,7 @@ def celeba300_split(faces_dir: Path, *, extras: Sequence[str] = EXTRA_TRAINING_F
     pairs_file = faces_dir / "celeba300-pairs.txt"
     if not pairs_file.is_file():
         raise TrainingDataError(f"{pairs_file} not found; point --faces at the shared faces folder")
-    pairs = read_pairs(pairs_file, faces_dir / "celeba300")
+    pairs = read_lfw_pairs(pairs_file, faces_dir / "celeba300")
     train_people = {p.parent.name for pair in pairs if pair.fold in TRAIN_FOLDS for p in (pair.a, pair.b)}
     test_pairs = tuple(pair for pair in pairs if pair.fold in TEST_FOLDS)
     test_people = {p.parent.name for pair in test_pairs for p in (pair.a, pair.b)}

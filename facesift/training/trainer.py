@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from facesift.training.data import BalancedIdentitySampler, CropSet, Degradation, FaceDataset, Pair
+from facesift.evaluation.datasets import Pair
+from facesift.training.data import BalancedIdentitySampler, CropSet, Degradation, FaceDataset
 from facesift.training.losses import create_loss
 from facesift.training.sface import export_onnx, sface_from_onnx
 
