@@ -99,6 +99,7 @@ def test_cli_pairs_compares_the_fusion_with_its_members_on_the_lfw_layout(lfw, c
     runs = json.loads((tmp_path / "results.json").read_text())["results"]
     assert [run["model"] for run in runs] == ["sface", "accurate"]
     assert all(run["pairs"] == 16 and run["failed_pairs"] == 0 and run["auc"] >= 0.5 for run in runs)
+    assert "| sface+yunet | accurate+yunet |" in (tmp_path / "report.md").read_text()  # the paired McNemar row
 
 
 def test_a_second_run_comes_from_the_cache_even_under_another_name(faces, cache, tmp_path):

@@ -88,3 +88,23 @@ def test_unknown_people_spread_evenly():
     assert unknown_people(7, 0.0).sum() == 0
     with pytest.raises(ValueError):
         unknown_people(3, 1.0)
+
+
+def test_mcnemar_exact_by_hand_and_against_scipy():
+    from scipy.stats import binomtest
+
+    # 1 pair only the first gets right, 9 only the second, 90 both: p = 2 * (C(10,0) + C(10,1)) / 2**10
+    first = np.array([True] * 91 + [False] * 9)
+    second = np.array([False] + [True] * 99)
+    test = metrics.mcnemar(first, second)
+    assert (test.only_first, test.only_second) == (1, 9)
+    assert test.p_value == pytest.approx(22 / 1024)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.random(300) < 0.9, rng.random(300) < 0.85
+        test = metrics.mcnemar(a, b)
+        n = test.only_first + test.only_second
+        assert test.p_value == pytest.approx(binomtest(test.only_first, n, 0.5).pvalue)
+    assert metrics.mcnemar(first, first).p_value == 1.0  # no discordant pairs: no evidence of a difference
+    with pytest.raises(ValueError):
+        metrics.mcnemar(first, second[:50])

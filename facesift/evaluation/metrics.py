@@ -8,6 +8,8 @@ return ``None`` rather than a number that would only reflect the sample size.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +127,26 @@ def k_fold_accuracy(scores, same, folds) -> tuple[np.ndarray, np.ndarray]:
         thresholds.append(threshold)
         accuracies.append(np.mean((scores[test] >= threshold) == same[test]))
     return np.array(accuracies), np.array(thresholds)
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Two classifiers on the same pairs: how many pairs only the first / only the second got right."""
+
+    only_first: int
+    only_second: int
+    p_value: float  # exact two-sided (binomial with p = 1/2 over the discordant pairs)
+
+
+def mcnemar(first_correct, second_correct) -> McNemar:
+    """McNemar's exact test: is the difference in errors on the same pairs more than chance?"""
+    first, second = np.asarray(first_correct, bool), np.asarray(second_correct, bool)
+    if first.shape != second.shape:
+        raise ValueError("McNemar's test needs the same pairs on both sides")
+    b, c = int(np.sum(first & ~second)), int(np.sum(~first & second))
+    n = b + c
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n if n else 1.0
+    return McNemar(b, c, min(1.0, 2 * tail))
 
 
 @dataclass(frozen=True)

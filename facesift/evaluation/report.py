@@ -83,18 +83,37 @@ def calibration_table(calibrations: Sequence[Calibration]) -> tuple[list[str], l
     return header, rows
 
 
+def paired_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[str]]]:
+    """McNemar's exact test of every two runs scored on the same pairs (same data, protocol and degradation)."""
+    rows = []
+    for i, first in enumerate(reports):
+        for second in reports[i + 1 :]:
+            if (first.dataset, first.protocol, first.degradation, first.correct.size) != (
+                second.dataset, second.protocol, second.degradation, second.correct.size
+            ) or not first.correct.size:
+                continue
+            test = metrics.mcnemar(first.correct, second.correct)
+            rows.append([first.label, second.label, str(int((~first.correct).sum())), str(int((~second.correct).sum())),
+                         str(test.only_first), str(test.only_second), f"{test.p_value:.2g}"])
+    header = ["run A", "run B", "errors A", "errors B", "only A right", "only B right", "McNemar p"]
+    return header, rows
+
+
 def tables(reports: Sequence[Report]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for each kind of report present."""
     out = []
     for kind, title, build in (
         (PairsReport, "Verification", pairs_table),
+        (PairsReport, "Paired comparison on the same pairs (McNemar's exact test)", paired_table),
         (IdentificationReport, "Open-set identification (all against all)", identification_table),
         (SweepReport, "Degradation sweep", sweep_table),
         (Calibration, "Calibration", calibration_table),
     ):
         chosen = [r for r in reports if isinstance(r, kind)]
         if chosen:
-            out.append((title, *build(chosen)))
+            header, rows = build(chosen)
+            if rows:
+                out.append((title, header, rows))
     return out
 
 

@@ -71,6 +71,8 @@ class PairsReport(_ToDict):
     seconds: float
     genuine: np.ndarray = field(repr=False, compare=False)
     impostor: np.ndarray = field(repr=False, compare=False)
+    #: per pair of the k-fold protocol: decided right with its fold's threshold (for paired tests)
+    correct: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0, bool))
 
     @property
     def label(self) -> str:
@@ -112,6 +114,8 @@ def _summary(
     genuine: np.ndarray, impostor: np.ndarray, fold_scores: np.ndarray, fold_same: np.ndarray, folds: np.ndarray
 ) -> dict:
     accuracies, thresholds = metrics.k_fold_accuracy(fold_scores, fold_same, folds)
+    threshold_of = dict(zip(np.unique(folds), thresholds))
+    correct = (fold_scores >= np.array([threshold_of[f] for f in folds])) == fold_same
     rate, threshold = metrics.eer(genuine, impostor)
     points = {far_key(far): metrics.tar_at_far(genuine, impostor, far) for far in FAR_TARGETS}
     lowest = min((far for far in FAR_TARGETS if points[far_key(far)] is not None), default=None)
@@ -124,6 +128,7 @@ def _summary(
         accuracy=float(accuracies.mean()), accuracy_std=float(accuracies.std()),
         fold_accuracies=tuple(map(float, accuracies)), fold_thresholds=tuple(map(float, thresholds)),
         auc=metrics.auc(genuine, impostor), eer=rate, eer_threshold=threshold, tar_at_far=points, notes=tuple(notes),
+        correct=correct,
     )
 
 
@@ -157,7 +162,7 @@ def evaluate_pairs(
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     summary = _summary(scores[same], scores[~same], scores, same, folds)
-    slices = _slices(pairs, scores, same, folds, summary["fold_thresholds"], attributes, data) if attributes else ()
+    slices = _slices(pairs, scores, same, summary["correct"], attributes, data) if attributes else ()
     failures = {str(k): v for k, v in {**clean.failures, **damaged.failures}.items()}
     images = len(set(clean.vectors) | set(damaged.vectors))
     return PairsReport(
@@ -170,10 +175,8 @@ def evaluate_pairs(
     )
 
 
-def _slices(pairs, scores, same, folds, fold_thresholds, attributes, data) -> tuple[SliceResult, ...]:
+def _slices(pairs, scores, same, correct, attributes, data) -> tuple[SliceResult, ...]:
     images = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    threshold_of = dict(zip(np.unique(folds), fold_thresholds))
-    correct = (scores >= np.array([threshold_of[f] for f in folds])) == same
     results = []
     for attribute, values in read_attributes(attributes, data, images).items():
         groups: dict[str, list[int]] = {}
