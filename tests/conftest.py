@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The tests see only what they set up themselves: a model the user trained (which the pipeline would route
+# small faces to) or a card the user calibrated would change their results. Repaired weight files are kept
+# between runs in the repository's own ignored cache.
+os.environ["FACESIFT_CACHE_DIR"] = str(REPO / ".cache" / "tests")
+os.environ["FACESIFT_CARDS_DIR"] = tempfile.mkdtemp(prefix="facesift-test-cards-")
 
 
 def faces_root() -> Path:
