@@ -87,6 +87,9 @@ def test_cli_pairs_on_the_lfw_layout_writes_a_report(lfw, cache, tmp_path):
     pairs = record["results"][0]
     assert pairs["pairs"] == 16 and pairs["genuine_pairs"] == 8 and len(pairs["fold_accuracies"]) == 2
     assert 0.5 <= pairs["accuracy"] <= 1 and 0.5 <= pairs["auc"] <= 1
+    # the fixed operating point verify() uses, applied unchanged to these pairs
+    assert pairs["default_threshold"] == pytest.approx(load_card("sface").threshold_for())
+    assert 0.5 <= pairs["accuracy_at_default"] <= 1
     assert record["command"].startswith("facesift evaluate pairs --data") and record["versions"]["numpy"]
     for name in ("roc.png", "scores.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({name})" in (out / "report.md").read_text()

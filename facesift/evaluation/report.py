@@ -31,9 +31,11 @@ def _percent(value: float | None, digits: int = 2) -> str:
 def pairs_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[str]]]:
     """Side by side: one row per model/detector/degradation."""
     fars = [far for far in FAR_TARGETS if any(r.tar_at_far.get(far_key(far)) for r in reports)]
-    header = ["run", "pairs", "no face", "accuracy %", "AUC", "EER %"] + [f"TAR % @FAR {far:g}" for far in fars]
+    header = ["run", "pairs", "no face", "accuracy %", "at default threshold %", "AUC", "EER %"]
+    header += [f"TAR % @FAR {far:g}" for far in fars]
     rows = [
         [r.label, f"{r.pairs:,}", str(r.failed_images), f"{100 * r.accuracy:.2f} ± {100 * r.accuracy_std:.2f}",
+         "n/a" if r.default_threshold is None else f"{_percent(r.accuracy_at_default)} (>= {r.default_threshold:.4f})",
          f"{r.auc:.4f}", _percent(r.eer)]
         + [_percent(r.tar(far)) for far in fars]
         for r in reports

@@ -14,6 +14,7 @@ from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset, Pair, read_attributes, read_pairs
 from facesift.evaluation.degradations import Degradation
 from facesift.evaluation.embeddings import Embeddings, embed_images
+from facesift.recognition.base import load_card
 from facesift.results import _ToDict
 
 #: the false-accept rates reported for every run (those the data cannot support are reported as None)
@@ -73,6 +74,9 @@ class PairsReport(_ToDict):
     impostor: np.ndarray = field(repr=False, compare=False)
     #: per pair of the k-fold protocol: decided right with its fold's threshold (for paired tests)
     correct: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0, bool))
+    #: the model card's default operating point (what ``verify`` uses) and the accuracy it gives on these pairs
+    default_threshold: float | None = None
+    accuracy_at_default: float | None = None
 
     @property
     def label(self) -> str:
@@ -111,7 +115,8 @@ def _embed_sides(
 
 
 def _summary(
-    genuine: np.ndarray, impostor: np.ndarray, fold_scores: np.ndarray, fold_same: np.ndarray, folds: np.ndarray
+    genuine: np.ndarray, impostor: np.ndarray, fold_scores: np.ndarray, fold_same: np.ndarray, folds: np.ndarray,
+    model: str,
 ) -> dict:
     accuracies, thresholds = metrics.k_fold_accuracy(fold_scores, fold_same, folds)
     threshold_of = dict(zip(np.unique(folds), thresholds))
@@ -128,8 +133,17 @@ def _summary(
         accuracy=float(accuracies.mean()), accuracy_std=float(accuracies.std()),
         fold_accuracies=tuple(map(float, accuracies)), fold_thresholds=tuple(map(float, thresholds)),
         auc=metrics.auc(genuine, impostor), eer=rate, eer_threshold=threshold, tar_at_far=points, notes=tuple(notes),
-        correct=correct,
+        correct=correct, **_at_default_threshold(model, fold_scores, fold_same),
     )
+
+
+def _at_default_threshold(model: str, scores: np.ndarray, same: np.ndarray) -> dict:
+    """Accuracy with the fixed threshold ``verify`` uses by default (no fitting on these pairs)."""
+    try:
+        threshold = load_card(model.split("+")[0]).threshold_for()
+    except (FileNotFoundError, ValueError):
+        return {}
+    return dict(default_threshold=threshold, accuracy_at_default=float(np.mean((scores >= threshold) == same)))
 
 
 def evaluate_pairs(
@@ -161,7 +175,7 @@ def evaluate_pairs(
         scores[row] = FAILED_SCORE if failed[row] else float(np.dot(a, b))
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
-    summary = _summary(scores[same], scores[~same], scores, same, folds)
+    summary = _summary(scores[same], scores[~same], scores, same, folds, model)
     slices = _slices(pairs, scores, same, summary["correct"], attributes, data) if attributes else ()
     failures = {str(k): v for k, v in {**clean.failures, **damaged.failures}.items()}
     images = len(set(clean.vectors) | set(damaged.vectors))
@@ -249,7 +263,7 @@ def evaluate_all_pairs(
     fold_scores = np.concatenate([genuine, same_fold_impostors[0]])
     fold_same = np.concatenate([np.ones(genuine.size, bool), np.zeros(same_fold_impostors[0].size, bool)])
     fold_ids = np.concatenate([image_fold[genuine_rows], same_fold_impostors[1]])
-    summary = _summary(genuine, impostor, fold_scores, fold_same, fold_ids)
+    summary = _summary(genuine, impostor, fold_scores, fold_same, fold_ids, model)
     share = impostor.size / (impostor.size + genuine.size)
     summary["notes"] += (
         f"all pairs: {100 * share:.1f} % of the pairs are different-person pairs, so the k-fold accuracy mostly says how "
