@@ -68,7 +68,8 @@ def sweep(
         else:
             raise ValueError(f"Unknown protocol {protocol!r}; choose pairs or identify")
         points.append(SweepPoint(float(level), report))
-    return SweepReport(kind, level_meaning(kind), protocol, model, detector, tuple(points))
+    embedded_by = points[0].report.model if points else model  # names a cross-resolution model the pipeline routes to
+    return SweepReport(kind, level_meaning(kind), protocol, embedded_by, detector, tuple(points))
 
 
 def _dataset(data: str | Path | IdentityDataset) -> IdentityDataset:
