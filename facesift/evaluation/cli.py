@@ -152,6 +152,9 @@ def sweep(
     model: List[str] = MODELS,
     detector: List[str] = DETECTORS,
     unknown_fraction: float = UNKNOWN,
+    restorer: List[str] = typer.Option([], "--restorer", help="Resolution sweeps: bring each shrunk face back with "
+                                       "this restorer (bicubic, realesrgan, facesr) instead of bicubic; repeat to "
+                                       "compare several side by side."),
     out: Optional[Path] = OUT,
     cache_dir: Optional[Path] = CACHE,
 ) -> None:
@@ -167,9 +170,10 @@ def sweep(
     try:
         with _progress() as progress:
             for name, det in _combinations(model, detector):
-                reports.append(run_sweep(data, kind, pairs=pairs_file, protocol=protocol, levels=values, model=name,
-                                         detector=det, unknown_fraction=unknown_fraction, cache_dir=cache_dir,
-                                         progress=progress))
+                for restore in restorer or [""]:
+                    reports.append(run_sweep(data, kind, pairs=pairs_file, protocol=protocol, levels=values, model=name,
+                                             detector=det, unknown_fraction=unknown_fraction, restorer=restore,
+                                             cache_dir=cache_dir, progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"{kind} sweep on {data.name}")

@@ -6,7 +6,9 @@ is still scored, so the numbers say how well the model recognises a small face o
 It is the protocol of the low-resolution numbers in MODELS.md.
 
     resolution:N  the crop shrunk to N x N px with area averaging, then brought back to its size with
-                  bicubic interpolation (N=112 is the identity for a 112 px model)
+                  bicubic interpolation (N=112 is the identity for a 112 px model);
+                  resolution:N+R brings it back with the restorer R instead (realesrgan, facesr: see
+                  ``facesift.restoration``), to measure restoration before recognition
     blur:S        Gaussian blur, sigma S px (of the crop)
     jpeg:Q        JPEG re-encoding at quality Q (1-100)
     noise:S       additive Gaussian noise, sigma S grey levels, seeded by the crop's content (reproducible)
@@ -16,6 +18,7 @@ It is the protocol of the low-resolution numbers in MODELS.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Callable
@@ -31,6 +34,20 @@ def _resolution(crop: np.ndarray, level: float) -> np.ndarray:
     side = max(1, int(round(level)))
     small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+@functools.lru_cache(maxsize=None)
+def _restorer(name: str):
+    """One restorer per process and name: Real-ESRGAN takes a second to load."""
+    from facesift.restoration import create_restorer
+
+    return create_restorer(name)
+
+
+def _restored_resolution(crop: np.ndarray, level: float, restorer: str) -> np.ndarray:
+    side = max(1, int(round(level)))
+    small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+    return _restorer(restorer).restore(small, crop.shape[0])
 
 
 def _blur(crop: np.ndarray, level: float) -> np.ndarray:
@@ -73,14 +90,29 @@ KINDS: dict[str, tuple[Callable[[np.ndarray, float], np.ndarray], tuple[float, .
 
 @dataclass(frozen=True)
 class Degradation:
-    """One kind of damage at one level, e.g. ``Degradation("resolution", 28)`` (written ``resolution:28``)."""
+    """One kind of damage at one level, e.g. ``Degradation("resolution", 28)`` (written ``resolution:28``).
+
+    ``restorer`` (resolution only) names the restorer that brings the shrunk face back to the model's size,
+    e.g. ``Degradation("resolution", 14, "realesrgan")``, written ``resolution:14+realesrgan``; bicubic, the
+    plain protocol, is the default and is written without a suffix.
+    """
 
     kind: str
     level: float
+    restorer: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise DatasetError(f"Unknown degradation {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.restorer == "bicubic":
+            object.__setattr__(self, "restorer", "")  # the plain protocol: one name, one cache entry
+        if self.restorer:
+            from facesift.restoration import available_restorers
+
+            if self.kind != "resolution":
+                raise DatasetError(f"Only resolution:N takes a restorer (e.g. resolution:14+realesrgan), not {self.kind}")
+            if self.restorer not in available_restorers():
+                raise DatasetError(f"Unknown restorer {self.restorer!r}; choose one of {', '.join(available_restorers())}")
         if self.kind == "resolution" and self.level < 1:
             raise DatasetError("resolution:N needs N >= 1 px")
         if self.kind == "jpeg" and not 1 <= self.level <= 100:
@@ -97,18 +129,25 @@ class Degradation:
 
     @property
     def name(self) -> str:
-        return f"{self.kind}:{self.level:g}"
+        return f"{self.kind}:{self.level:g}" + (f"+{self.restorer}" if self.restorer else "")
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
-        return KINDS[self.kind][0](np.ascontiguousarray(crop), self.level)
+        crop = np.ascontiguousarray(crop)
+        if self.restorer:
+            return _restored_resolution(crop, self.level, self.restorer)
+        return KINDS[self.kind][0](crop, self.level)
 
     @classmethod
     def parse(cls, text: str) -> "Degradation":
-        kind, _, level = text.partition(":")
+        """``kind:level`` or ``resolution:N+restorer``."""
+        kind, _, rest = text.partition(":")
+        level, _, restorer = rest.partition("+")
         try:
-            return cls(kind.strip(), float(level))
+            value = float(level)
         except ValueError:
-            raise DatasetError(f"Write a degradation as kind:level, e.g. resolution:28 (got {text!r})") from None
+            raise DatasetError(f"Write a degradation as kind:level, e.g. resolution:28 or resolution:14+realesrgan "
+                               f"(got {text!r})") from None
+        return cls(kind.strip(), value, restorer.strip())
 
 
 def default_levels(kind: str) -> tuple[float, ...]:

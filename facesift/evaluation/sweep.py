@@ -29,10 +29,11 @@ class SweepReport(_ToDict):
     model: str
     detector: str
     points: tuple[SweepPoint, ...]
+    restorer: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.model}+{self.detector}"
+        return f"{self.model}+{self.detector}" + (f", restored by {self.restorer}" if self.restorer else "")
 
 
 def headline(report: PairsReport | IdentificationReport) -> float:
@@ -49,15 +50,17 @@ def sweep(
     model: str = "sface",
     detector: str = "yunet",
     unknown_fraction: float = 0.0,
+    restorer: str = "",
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> SweepReport:
     """Run ``protocol`` ("pairs": a pairs file, or all pairs of ``data`` when ``pairs`` is None; "identify")
-    once per level of ``kind`` (default levels: ``degradations.KINDS``)."""
+    once per level of ``kind`` (default levels: ``degradations.KINDS``). ``restorer`` (resolution sweeps only)
+    brings each shrunk face back with that restorer instead of bicubic interpolation."""
     levels = tuple(levels) if levels else default_levels(kind)
     points = []
     for level in levels:
-        degradation = Degradation(kind, float(level))
+        degradation = Degradation(kind, float(level), restorer)
         common = dict(model=model, detector=detector, degradation=degradation, cache_dir=cache_dir, progress=progress)
         if protocol == "identify":
             report = evaluate_identification(_dataset(data), unknown_fraction=unknown_fraction, **common)
@@ -69,7 +72,7 @@ def sweep(
             raise ValueError(f"Unknown protocol {protocol!r}; choose pairs or identify")
         points.append(SweepPoint(float(level), report))
     embedded_by = points[0].report.model if points else model  # names a cross-resolution model the pipeline routes to
-    return SweepReport(kind, level_meaning(kind), protocol, embedded_by, detector, tuple(points))
+    return SweepReport(kind, level_meaning(kind), protocol, embedded_by, detector, tuple(points), restorer)
 
 
 def _dataset(data: str | Path | IdentityDataset) -> IdentityDataset:

@@ -153,7 +153,7 @@ def superres(
     threads: Optional[int] = THREADS,
     install: bool = typer.Option(True, help="Register the result as the facesr restorer (in the facesift cache)."),
 ) -> None:
-    """Face super-resolution (16/24/32 px -> 112 px) with pixel, perceptual and identity losses."""
+    """Face super-resolution (7 to 28 px -> 112 px) with pixel, perceptual and identity losses."""
     _require_torch()
     from facesift.training.trainer import TrainConfig
 

@@ -1,4 +1,4 @@
-"""A small face super-resolution network (16/24/32 px -> 112 px) trained to keep identity.
+"""A small face super-resolution network (7 to 28 px -> 112 px) trained to keep identity.
 
 The network refines a bicubic upsampling with a learned residual (so any input size works). Losses: L1 on
 pixels, a perceptual L1 on SFace's early feature maps (no ImageNet VGG ships offline, SFace's own features
@@ -20,7 +20,8 @@ from facesift.training.data import CropSet, Degradation
 from facesift.training.sface import export_onnx, sface_from_onnx
 from facesift.training.trainer import EvalPairs, Trainer, TrainConfig, embed, two_fold_accuracy
 
-SR_SIZES = (16, 24, 32)
+#: the sizes (px across) training faces are shrunk to: the low-resolution sweep's 28, 14 and 7 px and between
+SR_SIZES = (7, 10, 14, 20, 28)
 #: SFace layers up to here give the perceptual features (56x56 maps, 64 channels)
 PERCEPTUAL_LAYERS = 7
 
