@@ -266,3 +266,21 @@ def test_uris(tmp_path, pipeline):
         open_gallery(tmp_path / "junk.db")
     with open_gallery(f"sqlite:///{tmp_path}/g.db", pipeline=pipeline) as gallery:
         assert gallery.stats().backend == "sqlite" and gallery.stats().dims == 128
+
+
+def test_the_accurate_fusion_searches_through_the_vector_index(tmp_path, known, unknown):
+    """The fused 256-d vectors (SFace + dlib) go through the HNSW graph itself, not only exact search."""
+    with open_gallery(tmp_path / "accurate.db", model="accurate", exact_below=0) as gallery:
+        people = list(known.items())[:3]
+        for person, paths in people:
+            assert gallery.enroll(person, paths[:3]).added == 3
+        stats = gallery.stats()
+        assert (stats.model, stats.dims, stats.index["search"]) == ("accurate", 256, "approximate")
+        probes = [(person, path) for person, paths in people for path in paths[3:]]
+        results = [gallery.search(path, k=2) for _, path in probes]
+        rank1 = sum(r.candidates[0].person_id == person for (person, _), r in zip(probes, results))
+        assert len(probes) >= 10 and rank1 >= 0.9 * len(probes), f"{rank1}/{len(probes)}"
+        assert sum(r.decision == "match" for r in results) >= 0.7 * len(probes)
+        assert results[0].threshold == pytest.approx(gallery.card.threshold_for(None))
+        strangers = [gallery.search(paths[0]) for paths in unknown.values()]
+        assert sum(r.decision == "unknown" for r in strangers) >= len(strangers) - 1
