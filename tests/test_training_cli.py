@@ -43,12 +43,14 @@ def test_train_says_when_there_are_too_few_people(faces, tmp_path, monkeypatch):
     assert result.exit_code == 1 and "cannot fill batches of 16" in result.output
 
 
-def test_train_refuses_an_unknown_loss(faces, tmp_path, monkeypatch):
+def test_train_refuses_an_unknown_loss_and_impossible_sizes(faces, tmp_path, monkeypatch):
     monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path / "cache"))
     args = ["train", "crossres", "--faces", str(faces), "--data", str(faces / "johns"), "--per-identity", "2",
             "--loss", "nope", "--eval-pairs", "0", "--output", str(tmp_path / "run"), "--cache", str(tmp_path / "crops")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "arcface" in result.output
+    sizes = CliRunner().invoke(app, args[:-8] + ["--min-size", "30", "--max-size", "20", "--output", str(tmp_path / "run")])
+    assert sizes.exit_code == 2 and "--max-size" in sizes.output and not (tmp_path / "run").exists()
 
 
 def test_train_superres_registers_the_facesr_restorer(faces, tmp_path, monkeypatch):

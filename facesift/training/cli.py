@@ -108,6 +108,9 @@ def crossres(
     cache: Path = CACHE,
     distill: float = typer.Option(10.0, help="Weight of distillation from the frozen full-resolution SFace (0: plain fine-tuning)."),
     min_size: int = typer.Option(7, help="Smallest size (px across) training faces are shrunk to."),
+    max_size: int = typer.Option(112, help="Largest size (px across) training faces are shrunk to (the pipeline "
+                                 "routes only faces under about 28 px across to this model: --max-size 28 spends "
+                                 "every shrunk sample there)."),
     low_res_probability: float = typer.Option(0.6, help="Share of each batch shrunk (the rest stays at full resolution)."),
     batch_people: int = BATCH_PEOPLE,
     batch_images: int = BATCH_IMAGES,
@@ -123,11 +126,15 @@ def crossres(
 ) -> None:
     """Cross-resolution embedder: SFace fine-tuned on mixed-resolution batches, margin loss + distillation."""
     _require_torch()
+    from facesift.cli import print_error
     from facesift.training.trainer import TrainConfig
 
+    if not 1 <= min_size <= max_size <= 112:
+        print_error(f"need 1 <= --min-size <= --max-size <= 112 (got {min_size} and {max_size})")
+        raise typer.Exit(2)
     config = TrainConfig(
         output=str(output), name=name, loss=loss, epochs=epochs, identities_per_batch=batch_people,
-        images_per_identity=batch_images, lr=lr, head_lr=10 * lr, distill=distill, sizes=(min_size, 112),
+        images_per_identity=batch_images, lr=lr, head_lr=10 * lr, distill=distill, sizes=(min_size, max_size),
         low_res_probability=low_res_probability, steps_per_epoch=steps_per_epoch, threads=threads,
     )
     onnx_file = _run("crossres", config, faces, data, cache, per_identity, eval_pairs, resume)
