@@ -3,6 +3,8 @@ pipeline's automatic use of a cross-resolution model for small faces."""
 
 from __future__ import annotations
 
+import copy
+
 import cv2
 import numpy as np
 import pytest
@@ -101,6 +103,17 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
         assert off.low_resolution_embedder is None
         # the evaluation cache keeps routed embeddings apart from plain SFace ones, and names which is which
         assert embed_images([small], cache_dir=tmp_path / "evaluation").model == "sface+sface-lowres"
+        assert embed_images([small], cache_dir=tmp_path / "evaluation").computed == 0
+        retrained = copy.deepcopy(network)
+        with torch.no_grad():
+            next(retrained.parameters()).add_(0.01)
+        install_trained(export_onnx(retrained, tmp_path / "retrained.onnx"), card("sface-lowres", compatible_with="sface", eye_distance_below=30.0))
+        fresh = Pipeline()
+        try:
+            again = embed_images([small], cache_dir=tmp_path / "evaluation", pipeline=fresh)
+        finally:
+            fresh.close()
+        assert (again.model, again.computed) == ("sface+sface-lowres", 1)  # a retrained model's vectors, not the old run's
         plain_run = embed_images([small], cache_dir=tmp_path / "evaluation", pipeline=off)
         assert (plain_run.model, plain_run.computed) == ("sface", 1)
         (plain,) = off.represent(small, policy="largest")

@@ -1,7 +1,7 @@
 """Embeddings of every image of an evaluation, computed once (batched, threaded) and cached on disk.
 
 The cache key is the image's content (sha256 of the file bytes), the embedder (with the cross-resolution
-model the pipeline routes small faces to, when one is installed), the detector and the degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
+model the pipeline routes small faces to, when one is installed, and its file's fingerprint), the detector and the degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
 An image with no face (or that cannot be read) is cached as such, with the reason.
 """
 
@@ -20,7 +20,7 @@ from facesift.evaluation.degradations import Degradation
 from facesift.models import cache_dir as models_cache_dir
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.recognition.base import PRESETS
-from facesift.recognition.trained import low_resolution_model
+from facesift.recognition.trained import low_resolution_model, trained_fingerprint
 
 
 def default_cache_dir() -> Path:
@@ -73,13 +73,18 @@ def _degraded(pipeline: Pipeline, degradation: Degradation | None) -> Pipeline:
     return clone
 
 
-def _pipeline_model(model: str, pipeline: Pipeline | None) -> str:
-    """The cache's name for what embeds: ``model``, plus the cross-resolution model small faces are routed to."""
+def _pipeline_model(model: str, pipeline: Pipeline | None) -> tuple[str, str]:
+    """What embeds (``model``, plus the cross-resolution model small faces are routed to), and the cache's name
+    for it, which adds the trained file's fingerprint: a retrained model never meets its predecessor's vectors."""
     if pipeline is not None:
-        routed = pipeline.low_resolution_embedder.name if pipeline.low_resolution_embedder else None
+        routed = pipeline.low_resolution_embedder
+        name, fingerprint = (routed.name, routed.fingerprint) if routed else (None, "")
     else:
-        routed = low_resolution_model(PRESETS.get(model, model))
-    return f"{model}+{routed}" if routed else model
+        name = low_resolution_model(PRESETS.get(model, model))
+        fingerprint = trained_fingerprint(name) if name else ""
+    if not name:
+        return model, model
+    return f"{model}+{name}", f"{model}+{name}-{fingerprint}"
 
 
 class _Store:
@@ -135,8 +140,8 @@ def embed_images(
         if degradation.is_noop(pipeline.embedder.input_size):
             degradation = None  # the clean embeddings are these, cached or not
     stored = degradation.name if degradation else "clean"
-    embedded_by = _pipeline_model(model, pipeline)
-    store = _Store(cache_dir or default_cache_dir(), embedded_by, detector, stored)
+    embedded_by, cached_as = _pipeline_model(model, pipeline)
+    store = _Store(cache_dir or default_cache_dir(), cached_as, detector, stored)
     hashes = {image: file_sha256(image) for image in images}
     known = store.entries
     todo = [image for image in images if hashes[image] not in known]

@@ -6,6 +6,8 @@ Input convention is SFace's (112x112 aligned RGB, 0-255, NCHW), since every mode
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -36,6 +38,18 @@ def install_trained(onnx_file: Path, card: ModelCard) -> Path:
     return target
 
 
+def trained_fingerprint(name: str) -> str:
+    """The first 12 hex digits of the sha256 of a trained model's ONNX file: which training run it is."""
+    path = trained_model_path(name)
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)[:12]
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the cache: a new file, a new hash
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def low_resolution_model(embedder: str) -> str | None:
     """Name of the trained cross-resolution model for ``embedder``'s space, if one is installed (first by name)."""
     for name in trained_embedders():
@@ -60,6 +74,7 @@ class TrainedEmbedder(Embedder):
         self.name = name
         super().__init__(**options)
         self._session, self._input = open_session(trained_model_path(name))
+        self.fingerprint = trained_fingerprint(name)  # of the file this session loaded
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
