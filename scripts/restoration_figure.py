@@ -19,7 +19,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from facesift.errors import ModelNotInstalledError  # noqa: E402
 from facesift.evaluation import read_lfw_pairs  # noqa: E402
