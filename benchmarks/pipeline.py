@@ -109,11 +109,17 @@ def components() -> dict:
     pipeline.embedder.max_batch = 32  # one network call for all 32 faces
     batch32_ms = timed(lambda: pipeline.embedder.embed(crops), 5) / len(crops) * 1000
     pipeline.embedder.max_batch = default_batch
+    from facesift.recognition.sface import SFACE
+
+    recognizer = cv2.FaceRecognizerSF.create(str(locate_source(SFACE)), "")  # the packaged int8 file, as is
+    crops_bgr = [np.ascontiguousarray(c[:, :, ::-1]) for c in crops]
+    raw_embed_ms = timed(lambda: [recognizer.feature(c) for c in crops_bgr], 3) / len(crops) * 1000
     return {
         "detect_ms_per_640x480": detect_ms,
         "opencv_facedetectoryn_ms_per_640x480": raw_detect_ms,
         "embed_ms_per_face_batch1": batch1_ms,
         "embed_ms_per_face_batch32": batch32_ms,
+        "opencv_facerecognizersf_ms_per_face": raw_embed_ms,
     }
 
 
@@ -139,7 +145,7 @@ def main() -> None:
     print(f"detection, ms per 640x480 photo:     facesift {parts['detect_ms_per_640x480']:.1f}   "
           f"raw FaceDetectorYN {parts['opencv_facedetectoryn_ms_per_640x480']:.1f}")
     print(f"embedding, ms per face:              batch 1 {parts['embed_ms_per_face_batch1']:.1f}   "
-          f"batch 32 {parts['embed_ms_per_face_batch32']:.1f}")
+          f"batch 32 {parts['embed_ms_per_face_batch32']:.1f}   raw FaceRecognizerSF {parts['opencv_facerecognizersf_ms_per_face']:.1f}")
     for kind in ("naive", "facesift"):
         run = runs[kind]
         print(f"end to end, {kind:8s}: {run['photos']} celeba300 photos (250x250) in {run['seconds']:.1f} s = "
