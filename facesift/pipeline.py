@@ -1,8 +1,8 @@
 """image -> faces -> aligned crops -> quality -> embeddings, batched, with models loaded once per process.
 
-Small faces: when a cross-resolution model trained for this embedder is installed (``facesift train
-crossres``), faces whose eyes are closer than its card's ``eye_distance_below`` are embedded by it instead
-(its vectors live in the same space). "Closer" uses the effective eye distance (resolution.py), so a small
+Small faces: when cross-resolution models trained for this embedder are installed (``facesift train
+crossres``), a face whose eyes are closer than a model's card's ``eye_distance_below`` is embedded by the
+model with the smallest such limit instead (their vectors live in the same space). "Closer" uses the effective eye distance (resolution.py), so a small
 face that was upscaled, blurred to the same detail, counts as small too; ``low_resolution=False`` turns that off. ``restorer=`` adds optional
 super-resolution of faces whose eyes are closer than ``restore_below`` px before they are embedded.
 
@@ -26,7 +26,7 @@ from facesift.errors import FacesiftError, NoFaceError
 from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
 from facesift.recognition import create_embedder
-from facesift.recognition.trained import low_resolution_embedder
+from facesift.recognition.trained import low_resolution_embedders
 from facesift.resolution import effective_eye_distance
 from facesift.restoration import create_restorer
 from facesift.results import DetectedFace, Face, FaceEmbedding, ImageFaces
@@ -42,7 +42,8 @@ class _Analysed:
     image_size: tuple[int, int]
     detected: list[DetectedFace]
     crops: list[np.ndarray]
-    small: list[bool]
+    #: per face, the index of the cross-resolution model that embeds it, or -1 for the main embedder
+    route: list[int]
 
 
 def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]) -> list[Face]:
@@ -82,7 +83,7 @@ class Pipeline:
     ) -> None:
         self.detector = create_detector(detector, **(detector_options or {}))
         self.embedder = create_embedder(embedder, **(embedder_options or {}))
-        self.low_resolution_embedder = low_resolution_embedder(self.embedder.name) if low_resolution else None
+        self.low_resolution_embedders = low_resolution_embedders(self.embedder.name) if low_resolution else ()
         self.restorer = create_restorer(restorer) if restorer else None
         self.restore_below = restore_below
         self.quality_policy = quality_policy
@@ -130,7 +131,7 @@ class Pipeline:
         iterator = enumerate(images)
 
         def flush() -> None:
-            vectors, by = self._embed_crops(pending_crops, [s for _, _, a in pending for s in a.small])
+            vectors, by = self._embed_crops(pending_crops, [r for _, _, a in pending for r in a.route])
             offset = 0
             for index, source, analysed in pending:
                 count = len(analysed.crops)
@@ -185,22 +186,29 @@ class Pipeline:
                 self.restorer.restore_face(pixels, face, self.embedder.input_size) if face.eye_distance < self.restore_below else crop
                 for face, crop in zip(faces, crops)
             ]
-        limit = self.low_resolution_embedder.card.eye_distance_below if self.low_resolution_embedder else 0.0
-        small = [bool(limit) and effective_eye_distance(item.face, crop) < limit for item, crop in zip(detected, aligned)]
-        return _Analysed((width, height), detected, crops, small)
+        route = [self._route(item.face, crop) for item, crop in zip(detected, aligned)]
+        return _Analysed((width, height), detected, crops, route)
 
-    def _embed_crops(self, crops: list[np.ndarray], small: list[bool]) -> tuple[np.ndarray, list[str | None]]:
-        """Vectors for crops, small faces through the cross-resolution model; and which model did each."""
+    def _route(self, face: Face, crop: np.ndarray) -> int:
+        """Which cross-resolution model embeds this face (index, smallest limit first), or -1: the main embedder."""
+        if not self.low_resolution_embedders:
+            return -1
+        distance = effective_eye_distance(face, crop)
+        return next((k for k, model in enumerate(self.low_resolution_embedders) if distance < model.card.eye_distance_below), -1)
+
+    def _embed_crops(self, crops: list[np.ndarray], route: list[int]) -> tuple[np.ndarray, list[str | None]]:
+        """Vectors for crops, small faces through their cross-resolution model; and which model did each."""
         vectors = np.zeros((len(crops), self.embedder.dims), dtype=np.float32)
-        mask = np.asarray(small, dtype=bool)
-        for embedder, chosen in ((self.embedder, ~mask), (self.low_resolution_embedder, mask)):
+        routes = np.asarray(route, dtype=int)
+        for k, embedder in enumerate((*self.low_resolution_embedders, self.embedder)):
+            chosen = routes == (k if k < len(self.low_resolution_embedders) else -1)
             if chosen.any():
                 vectors[chosen] = embedder.embed([crop for crop, take in zip(crops, chosen) if take])
-        by = [self.low_resolution_embedder.name if take else None for take in mask]
+        by = [self.low_resolution_embedders[k].name if k >= 0 else None for k in route]
         return vectors, by
 
     def _embed(self, analysed: _Analysed) -> list[FaceEmbedding]:
-        return list(self._face_embeddings(analysed, *self._embed_crops(analysed.crops, analysed.small)))
+        return list(self._face_embeddings(analysed, *self._embed_crops(analysed.crops, analysed.route)))
 
     def _face_embeddings(
         self, analysed: _Analysed, vectors: np.ndarray, by: list[str | None]

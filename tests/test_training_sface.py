@@ -83,7 +83,7 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
     large = faces / "wild/barack_obama/obama.jpg"
     auto = Pipeline()
     try:
-        assert auto.low_resolution_embedder is not None
+        assert [m.name for m in auto.low_resolution_embedders] == ["sface-lowres"]
         by_size = {}
         for item in auto.represent_batch([small, large]):
             face = item.faces[0]
@@ -100,7 +100,7 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
         auto.close()
     off = Pipeline(low_resolution=False)
     try:
-        assert off.low_resolution_embedder is None
+        assert off.low_resolution_embedders == ()
         # the evaluation cache keeps routed embeddings apart from plain SFace ones, and names which is which
         assert embed_images([small], cache_dir=tmp_path / "evaluation").model == "sface+sface-lowres"
         assert embed_images([small], cache_dir=tmp_path / "evaluation").computed == 0
@@ -121,3 +121,20 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
         assert float(plain.embedding @ single.embedding) > 0.9999  # this test's "low-res model" is SFace itself
     finally:
         off.close()
+
+
+def test_the_smallest_faces_go_to_the_specialist_with_the_smallest_limit(network, trained_home, tmp_path, faces):
+    exported = export_onnx(network, tmp_path / "lowres.onnx")
+    install_trained(exported, card("sface-lowres", compatible_with="sface", eye_distance_below=30.0))
+    install_trained(exported, card("sface-tiny", compatible_with="sface", eye_distance_below=20.0))
+    large = load_image(faces / "wild/barack_obama/obama.jpg")  # eyes 115 px apart
+    tiny = cv2.resize(large, None, fx=1 / 8, fy=1 / 8, interpolation=cv2.INTER_AREA)  # about 14 px
+    middle = faces / "wild/barack_obama/obama-240p.jpg"  # 27 px
+    auto = Pipeline()
+    try:
+        assert [m.name for m in auto.low_resolution_embedders] == ["sface-tiny", "sface-lowres"]
+        by = [item.faces[0].embedded_by for item in auto.represent_batch([tiny, middle, large])]
+        assert by == ["sface-tiny", "sface-lowres", None]
+        assert embed_images([middle], cache_dir=tmp_path / "evaluation", pipeline=auto).model == "sface+sface-tiny+sface-lowres"
+    finally:
+        auto.close()

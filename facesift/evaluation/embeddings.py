@@ -20,7 +20,7 @@ from facesift.evaluation.degradations import Degradation
 from facesift.models import cache_dir as models_cache_dir
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.recognition.base import PRESETS
-from facesift.recognition.trained import low_resolution_model, trained_fingerprint
+from facesift.recognition.trained import low_resolution_models, trained_fingerprint
 
 
 def default_cache_dir() -> Path:
@@ -74,17 +74,14 @@ def _degraded(pipeline: Pipeline, degradation: Degradation | None) -> Pipeline:
 
 
 def _pipeline_model(model: str, pipeline: Pipeline | None) -> tuple[str, str]:
-    """What embeds (``model``, plus the cross-resolution model small faces are routed to), and the cache's name
-    for it, which adds the trained file's fingerprint: a retrained model never meets its predecessor's vectors."""
+    """What embeds (``model``, plus the cross-resolution models small faces are routed to), and the cache's name
+    for it, which adds each trained file's fingerprint: a retrained model never meets its predecessor's vectors."""
     if pipeline is not None:
-        routed = pipeline.low_resolution_embedder
-        name, fingerprint = (routed.name, routed.fingerprint) if routed else (None, "")
+        routed = [(m.name, m.fingerprint) for m in pipeline.low_resolution_embedders]
     else:
-        name = low_resolution_model(PRESETS.get(model, model))
-        fingerprint = trained_fingerprint(name) if name else ""
-    if not name:
-        return model, model
-    return f"{model}+{name}", f"{model}+{name}-{fingerprint}"
+        routed = [(name, trained_fingerprint(name)) for name in low_resolution_models(PRESETS.get(model, model))]
+    shown = "+".join([model, *(name for name, _ in routed)])
+    return shown, "+".join([model, *(f"{name}-{fingerprint}" for name, fingerprint in routed)])
 
 
 class _Store:

@@ -50,19 +50,21 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime 
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def low_resolution_model(embedder: str) -> str | None:
-    """Name of the trained cross-resolution model for ``embedder``'s space, if one is installed (first by name)."""
+def low_resolution_models(embedder: str) -> list[str]:
+    """Names of the installed cross-resolution models for ``embedder``'s space, smallest routing limit first:
+    a face goes to the first whose ``eye_distance_below`` it is under (a specialist for the tiniest faces,
+    then a broader one), else to ``embedder`` itself."""
+    cards = []
     for name in trained_embedders():
         card = ModelCard(**json.loads((trained_dir() / f"{name}.json").read_text()))
         if card.compatible_with == embedder and card.eye_distance_below > 0:
-            return name
-    return None
+            cards.append((card.eye_distance_below, name))
+    return [name for _, name in sorted(cards)]
 
 
-def low_resolution_embedder(embedder: str) -> "TrainedEmbedder | None":
-    """The trained cross-resolution model for ``embedder``'s space, loaded, if one is installed."""
-    name = low_resolution_model(embedder)
-    return TrainedEmbedder(name) if name else None
+def low_resolution_embedders(embedder: str) -> "tuple[TrainedEmbedder, ...]":
+    """The installed cross-resolution models for ``embedder``'s space, loaded, smallest limit first."""
+    return tuple(TrainedEmbedder(name) for name in low_resolution_models(embedder))
 
 
 class TrainedEmbedder(Embedder):

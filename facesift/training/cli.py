@@ -120,6 +120,8 @@ def crossres(
     eval_pairs: int = EVAL,
     resume: bool = RESUME,
     threads: Optional[int] = THREADS,
+    init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False,
+                                        help="Start from this ONNX file written by an earlier run (default: SFace)."),
     name: str = typer.Option("sface-lowres", help="Name the model is registered under."),
     below: float = typer.Option(9.0, help="The pipeline uses this model for faces whose eyes are closer than this (px)."),
     install: bool = typer.Option(True, help="Register the result as an embedder (in the facesift cache)."),
@@ -136,6 +138,7 @@ def crossres(
         output=str(output), name=name, loss=loss, epochs=epochs, identities_per_batch=batch_people,
         images_per_identity=batch_images, lr=lr, head_lr=10 * lr, distill=distill, sizes=(min_size, max_size),
         low_res_probability=low_res_probability, steps_per_epoch=steps_per_epoch, threads=threads,
+        init=str(init or ""),
     )
     onnx_file = _run("crossres", config, faces, data, cache, per_identity, eval_pairs, resume)
     _finish(onnx_file, name, install, compatible_with="sface" if distill > 0 else "", below=below if distill > 0 else 0.0)

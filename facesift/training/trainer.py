@@ -52,6 +52,8 @@ class TrainConfig:
     low_res_probability: float = 0.6
     steps_per_epoch: int | None = None
     eval_sizes: tuple[int, ...] = (112, 28, 14, 7)
+    #: ONNX file the student starts from (one written by ``facesift train``); empty: SFace itself
+    init: str = ""
     seed: int = 0
     threads: int | None = None
 
@@ -279,7 +281,7 @@ class EmbedderTrainer(Trainer):
         super().__init__(config, train, held_out)
         if config.distill > 0 and train.teacher is None:
             raise ValueError("distillation needs the teacher's embeddings: prepare the crops with teacher=True")
-        self.student = sface_from_onnx().train()
+        self.student = sface_from_onnx(config.init or None).train()
         self.head = create_loss(config.loss, 128, len(train.identities), **config.loss_options)
         if train.teacher is not None and isinstance(getattr(self.head, "weight", None), nn.Parameter):
             # start each class at the teacher's mean embedding of that person: the margin loss then begins
