@@ -114,6 +114,8 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
         finally:
             fresh.close()
         assert (again.model, again.computed) == ("sface+sface-lowres", 1)  # a retrained model's vectors, not the old run's
+        install_trained(tmp_path / "retrained.onnx", card("sface-lowres", compatible_with="sface", eye_distance_below=40.0))
+        assert embed_images([small], cache_dir=tmp_path / "evaluation").computed == 1  # new limit, other faces routed
         plain_run = embed_images([small], cache_dir=tmp_path / "evaluation", pipeline=off)
         assert (plain_run.model, plain_run.computed) == ("sface", 1)
         (plain,) = off.represent(small, policy="largest")

@@ -39,10 +39,12 @@ def install_trained(onnx_file: Path, card: ModelCard) -> Path:
 
 
 def trained_fingerprint(name: str) -> str:
-    """The first 12 hex digits of the sha256 of a trained model's ONNX file: which training run it is."""
+    """12 hex digits that change with a trained model's ONNX file or its card (which faces it takes, say)."""
     path = trained_model_path(name)
     stat = path.stat()
-    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)[:12]
+    weights = _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    card = path.with_suffix(".json").read_bytes()
+    return hashlib.sha256(weights.encode() + card).hexdigest()[:12]
 
 
 @functools.lru_cache(maxsize=16)
