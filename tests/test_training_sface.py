@@ -140,3 +140,14 @@ def test_the_smallest_faces_go_to_the_specialist_with_the_smallest_limit(network
         assert embed_images([middle], cache_dir=tmp_path / "evaluation", pipeline=auto).model == "sface+sface-tiny+sface-lowres"
     finally:
         auto.close()
+
+
+def test_a_card_can_ask_for_flip_test_time_augmentation(network, trained_home, tmp_path, crops):
+    exported = export_onnx(network, tmp_path / "tiny.onnx")
+    install_trained(exported, card("plain"))
+    install_trained(exported, card("mirrored", flip=True))
+    plain, mirrored = create_embedder("plain"), create_embedder("mirrored")
+    assert (plain.flip, mirrored.flip, create_embedder("mirrored", flip=False).flip) == (False, True, False)
+    both = plain.embed(crops) + plain.embed(crops[:, :, ::-1])
+    expected = both / np.linalg.norm(both, axis=1, keepdims=True)
+    assert np.abs(mirrored.embed(crops) - expected).max() < 1e-5

@@ -42,6 +42,8 @@ class ModelCard:
     compatible_with: str = ""
     #: the pipeline uses this model instead of ``compatible_with`` for faces whose eyes are closer than this (px)
     eye_distance_below: float = 0.0
+    #: embed each crop and its mirror image and add the two (test-time augmentation), where it measured better
+    flip: bool = False
 
     def threshold_for(self, false_match_rate: float | None = None) -> float:
         """Cosine threshold for a false-match rate, interpolated in log-FMR between calibrated points."""

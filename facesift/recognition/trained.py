@@ -77,6 +77,7 @@ class TrainedEmbedder(Embedder):
     def __init__(self, name: str, **options) -> None:
         self.name = name
         super().__init__(**options)
+        self.flip = options.get("flip", self.card.flip)  # the card says whether mirroring measured better
         self._session, self._input = open_session(trained_model_path(name))
         self.fingerprint = trained_fingerprint(name)  # of the file this session loaded
 

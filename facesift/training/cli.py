@@ -63,7 +63,7 @@ def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_p
     return trainer.export()
 
 
-def _install(onnx_file: Path, name: str, command: str, *, compatible_with: str = "", below: float = 0.0) -> Path:
+def _install(onnx_file: Path, name: str, command: str, *, compatible_with: str = "", below: float = 0.0, flip: bool = False) -> Path:
     from facesift.recognition import load_card
     from facesift.recognition.base import ModelCard
     from facesift.recognition.trained import install_trained
@@ -79,6 +79,7 @@ def _install(onnx_file: Path, name: str, command: str, *, compatible_with: str =
         calibration="inherited from sface (same embedding space), not recalibrated" if compatible_with else "",
         compatible_with=compatible_with,
         eye_distance_below=below,
+        flip=flip,
     )
     return install_trained(onnx_file, card)
 
@@ -125,6 +126,8 @@ def crossres(
     name: str = typer.Option("sface-lowres", help="Name the model is registered under."),
     below: float = typer.Option(9.0, help="The pipeline uses this model for faces whose eyes are closer than this (px)."),
     install: bool = typer.Option(True, help="Register the result as an embedder (in the facesift cache)."),
+    flip: bool = typer.Option(False, help="Its card asks for flip test-time augmentation (embed the crop and its "
+                              "mirror image): set it where that measured better on a validation split."),
 ) -> None:
     """Cross-resolution embedder: SFace fine-tuned on mixed-resolution batches, margin loss + distillation."""
     _require_torch()
@@ -141,7 +144,7 @@ def crossres(
         init=str(init or ""),
     )
     onnx_file = _run("crossres", config, faces, data, cache, per_identity, eval_pairs, resume)
-    _finish(onnx_file, name, install, compatible_with="sface" if distill > 0 else "", below=below if distill > 0 else 0.0)
+    _finish(onnx_file, name, install, compatible_with="sface" if distill > 0 else "", below=below if distill > 0 else 0.0, flip=flip)
 
 
 @app.command()
