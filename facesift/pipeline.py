@@ -2,8 +2,9 @@
 
 Small faces: when cross-resolution models trained for this embedder are installed (``facesift train
 crossres``), a face whose eyes are closer than a model's card's ``eye_distance_below`` is embedded by the
-model with the smallest such limit instead (their vectors live in the same space). "Closer" uses the effective eye distance (resolution.py), so a small
-face that was upscaled, blurred to the same detail, counts as small too; ``low_resolution=False`` turns that off. ``restorer=`` adds optional
+model with the smallest such limit instead (their vectors live in the same space). "Closer" uses the
+effective eye distance (resolution.py), so a small face that was upscaled, blurred to the same detail, counts
+as small too; ``low_resolution=False`` turns that off. ``restorer=`` adds optional
 super-resolution of faces whose eyes are closer than ``restore_below`` px before they are embedded.
 
 Decoding, detection and alignment of many images run in a small thread pool (OpenCV, Pillow and
@@ -200,8 +201,8 @@ class Pipeline:
         """Vectors for crops, small faces through their cross-resolution model; and which model did each."""
         vectors = np.zeros((len(crops), self.embedder.dims), dtype=np.float32)
         routes = np.asarray(route, dtype=int)
-        for k, embedder in enumerate((*self.low_resolution_embedders, self.embedder)):
-            chosen = routes == (k if k < len(self.low_resolution_embedders) else -1)
+        for k, embedder in [*enumerate(self.low_resolution_embedders), (-1, self.embedder)]:
+            chosen = routes == k
             if chosen.any():
                 vectors[chosen] = embedder.embed([crop for crop, take in zip(crops, chosen) if take])
         by = [self.low_resolution_embedders[k].name if k >= 0 else None for k in route]

@@ -1,7 +1,7 @@
 """Embeddings of every image of an evaluation, computed once (batched, threaded) and cached on disk.
 
 The cache key is the image's content (sha256 of the file bytes), the embedder (with the cross-resolution
-model the pipeline routes small faces to, when one is installed, and its file's fingerprint), the detector and the degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
+models the pipeline routes small faces to, when installed, each with a fingerprint of its file and card), the detector and the degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
 An image with no face (or that cannot be read) is cached as such, with the reason.
 """
 
