@@ -29,11 +29,15 @@ import numpy as np
 from facesift.errors import DatasetError
 
 
+def _shrink(crop: np.ndarray, level: float) -> np.ndarray:
+    """The crop at ``level`` x ``level`` px, averaged as a camera sensor would."""
+    side = max(1, int(round(level)))
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+
+
 def _resolution(crop: np.ndarray, level: float) -> np.ndarray:
     height, width = crop.shape[:2]
-    side = max(1, int(round(level)))
-    small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(_shrink(crop, level), (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,9 +49,7 @@ def _restorer(name: str):
 
 
 def _restored_resolution(crop: np.ndarray, level: float, restorer: str) -> np.ndarray:
-    side = max(1, int(round(level)))
-    small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
-    return _restorer(restorer).restore(small, crop.shape[0])
+    return _restorer(restorer).restore(_shrink(crop, level), crop.shape[0])
 
 
 def _blur(crop: np.ndarray, level: float) -> np.ndarray:
