@@ -24,22 +24,28 @@ _JUMP = 2.0
 _FLAT = 3.0
 
 
+def shrink(crop: np.ndarray, size: float) -> np.ndarray:
+    """The crop at ``size`` x ``size`` px, averaged over each new pixel as a camera sensor would."""
+    side = max(1, int(round(size)))
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def shrink_and_back(crop: np.ndarray, size: float) -> np.ndarray:
+    """A face that was ``size`` px across, upsampled (bicubic) back to the crop's size: the sweep's protocol."""
+    height, width = crop.shape[:2]
+    return cv2.resize(shrink(crop, size), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
 def detail_size(crop: np.ndarray) -> int:
     """The resolution (px across) an aligned 112 px RGB crop actually carries: 7, one of 10-80, or 112."""
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    full = grey.shape[0]
-
-    def loss(size: int) -> float:
-        small = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
-        return float(np.abs(grey - cv2.resize(small, (full, full), interpolation=cv2.INTER_CUBIC)).mean())
-
-    losses = [loss(size) for size in _SIZES]
+    losses = [float(np.abs(grey - shrink_and_back(grey, size)).mean()) for size in _SIZES]
     if losses[0] < _FLAT:
         return 7
     for size, before, after in zip(_SIZES[1:], losses, losses[1:]):
         if before > _JUMP * max(after, 1e-6):
             return size
-    return full
+    return grey.shape[0]
 
 
 def effective_eye_distance(face: Face, crop: np.ndarray) -> float:

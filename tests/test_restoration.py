@@ -93,11 +93,12 @@ def test_face_sr_starts_as_bicubic_and_exports(tmp_path, monkeypatch, obama_face
     torch = pytest.importorskip("torch", reason="the train extra is not installed: pip install 'facesift[train]'")
     from facesift.recognition.base import ModelCard
     from facesift.recognition.trained import install_trained
+    from facesift.resolution import shrink_and_back
     from facesift.training.sface import export_onnx
-    from facesift.training.superres import FaceSR, shrink_and_upsample
+    from facesift.training.superres import FaceSR
 
     _, _, crop = obama_face
-    upsampled = shrink_and_upsample(crop, 24)
+    upsampled = shrink_and_back(crop, 24)
     net = FaceSR()
     x = torch.from_numpy(upsampled.transpose(2, 0, 1)[None].astype(np.float32)).requires_grad_()
     out = net(x)

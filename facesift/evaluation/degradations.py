@@ -27,17 +27,7 @@ import cv2
 import numpy as np
 
 from facesift.errors import DatasetError
-
-
-def _shrink(crop: np.ndarray, level: float) -> np.ndarray:
-    """The crop at ``level`` x ``level`` px, averaged as a camera sensor would."""
-    side = max(1, int(round(level)))
-    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
-
-
-def _resolution(crop: np.ndarray, level: float) -> np.ndarray:
-    height, width = crop.shape[:2]
-    return cv2.resize(_shrink(crop, level), (width, height), interpolation=cv2.INTER_CUBIC)
+from facesift.resolution import shrink, shrink_and_back
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,7 +39,7 @@ def _restorer(name: str):
 
 
 def _restored_resolution(crop: np.ndarray, level: float, restorer: str) -> np.ndarray:
-    return _restorer(restorer).restore(_shrink(crop, level), crop.shape[0])
+    return _restorer(restorer).restore(shrink(crop, level), crop.shape[0])
 
 
 def _blur(crop: np.ndarray, level: float) -> np.ndarray:
@@ -81,7 +71,7 @@ def _brightness(crop: np.ndarray, level: float) -> np.ndarray:
 
 #: kind -> (function, default sweep levels from mild to severe, what the level means)
 KINDS: dict[str, tuple[Callable[[np.ndarray, float], np.ndarray], tuple[float, ...], str]] = {
-    "resolution": (_resolution, (112, 56, 28, 14, 7), "face crop width in px"),
+    "resolution": (shrink_and_back, (112, 56, 28, 14, 7), "face crop width in px"),
     "blur": (_blur, (0, 1, 2, 4, 8), "Gaussian sigma in px"),
     "jpeg": (_jpeg, (90, 50, 20, 10, 5), "JPEG quality"),
     "noise": (_noise, (0, 10, 20, 40, 80), "noise sigma in grey levels"),

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facesift.resolution import shrink_and_back
 from facesift.training.data import CropSet, Degradation
 from facesift.training.sface import export_onnx, sface_from_onnx
-from facesift.training.trainer import EvalPairs, Trainer, TrainConfig, embed, two_fold_accuracy
+from facesift.training.trainer import EvalPairs, TrainConfig, Trainer, embed, two_fold_accuracy
 
 #: the sizes (px across) training faces are shrunk to: the low-resolution sweep's 28, 14 and 7 px and between
 SR_SIZES = (7, 10, 14, 20, 28)
@@ -41,12 +41,6 @@ class FaceSR(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + 127.5 * self.body(x / 127.5 - 1.0)
-
-
-def shrink_and_upsample(crop: np.ndarray, size: int) -> np.ndarray:
-    full = crop.shape[0]
-    small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (full, full), interpolation=cv2.INTER_CUBIC)
 
 
 class SuperResTrainer(Trainer):
@@ -77,7 +71,7 @@ class SuperResTrainer(Trainer):
         _, _, target, clean, _ = batch
         rng = np.random.default_rng(self.config.seed + int(self.scheduler.last_epoch))
         hr = clean.permute(0, 2, 3, 1).numpy().astype(np.uint8)
-        lr = np.stack([shrink_and_upsample(c, int(rng.choice(SR_SIZES))) for c in hr])
+        lr = np.stack([shrink_and_back(c, int(rng.choice(SR_SIZES))) for c in hr])
         inputs = torch.from_numpy(np.ascontiguousarray(lr.transpose(0, 3, 1, 2), dtype=np.float32))
         output = self.model(inputs)
         pixel = F.l1_loss(output, clean) / 255.0
@@ -90,7 +84,7 @@ class SuperResTrainer(Trainer):
 
     def restore(self, crops: np.ndarray, size: int) -> np.ndarray:
         """Shrink each crop to ``size`` and restore it with the network (the evaluation's probes)."""
-        upsampled = np.stack([shrink_and_upsample(c, size) for c in crops])
+        upsampled = np.stack([shrink_and_back(c, size) for c in crops])
         self.model.eval()
         with torch.no_grad():
             out = self.model(torch.from_numpy(np.ascontiguousarray(upsampled.transpose(0, 3, 1, 2), dtype=np.float32)))

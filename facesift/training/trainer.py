@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from facesift.evaluation.datasets import Pair
+from facesift.resolution import shrink_and_back
 from facesift.training.data import BalancedIdentitySampler, CropSet, Degradation, FaceDataset
 from facesift.training.losses import create_loss
 from facesift.training.sface import export_onnx, sface_from_onnx
@@ -111,12 +111,9 @@ def _balanced(pairs: list[Pair], limit: int | None) -> list[Pair]:
 
 def degrade(crops: np.ndarray, size: int) -> np.ndarray:
     """The sweep's protocol: shrink each crop to ``size`` px (area) and bring it back (bicubic)."""
-    full = crops.shape[1]
-    if size >= full:
+    if size >= crops.shape[1]:
         return crops
-    return np.stack(
-        [cv2.resize(cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA), (full, full), interpolation=cv2.INTER_CUBIC) for c in crops]
-    )
+    return np.stack([shrink_and_back(c, size) for c in crops])
 
 
 def two_fold_accuracy(similarity: np.ndarray, same: np.ndarray) -> float:
