@@ -27,7 +27,7 @@ from facesift.errors import FacesiftError, NoFaceError
 from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
 from facesift.recognition import create_embedder
-from facesift.recognition.trained import low_resolution_embedders
+from facesift.recognition.trained import installed_low_resolution, low_resolution_embedders
 from facesift.resolution import effective_eye_distance
 from facesift.restoration import create_restorer
 from facesift.results import DetectedFace, Face, FaceEmbedding, ImageFaces
@@ -236,14 +236,21 @@ def _describe(image: ImageInput, index: int) -> str:
     return f"<input {index}>"
 
 
-_PIPELINES: dict[tuple[str, str, bool], Pipeline] = {}
+#: (detector, embedder, low_resolution) -> (the cross-resolution models it was built with, the pipeline)
+_PIPELINES: dict[tuple[str, str, bool], tuple[tuple[tuple[str, str], ...], Pipeline]] = {}
 _PIPELINES_LOCK = threading.Lock()
 
 
 def get_pipeline(detector: str = "yunet", embedder: str = "sface", *, low_resolution: bool = True) -> Pipeline:
-    """The process-wide shared pipeline for this detector and embedder (created on first use)."""
+    """The process-wide shared pipeline for this detector and embedder, created on first use and again when the
+    cross-resolution models installed for it change (``facesift train`` in the same process, say), so that no
+    caller embeds with models that are no longer the installed ones. A replaced pipeline is left open: other
+    threads may still hold it."""
     key = (detector, embedder, low_resolution)
+    installed = installed_low_resolution(embedder) if low_resolution else ()
     with _PIPELINES_LOCK:
-        if key not in _PIPELINES:
-            _PIPELINES[key] = Pipeline(detector, embedder, low_resolution=low_resolution)
-        return _PIPELINES[key]
+        built_with, pipeline = _PIPELINES.get(key, (None, None))
+        if pipeline is None or built_with != installed:
+            pipeline = Pipeline(detector, embedder, low_resolution=low_resolution)
+            _PIPELINES[key] = (installed, pipeline)
+        return pipeline

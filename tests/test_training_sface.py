@@ -11,11 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the train extra is not installed: pip install 'facesift[train]'")
 
+from facesift.evaluation.embeddings import embed_images  # noqa: E402
 from facesift.image import load_image  # noqa: E402
-from facesift.pipeline import Pipeline  # noqa: E402
+from facesift.pipeline import Pipeline, get_pipeline  # noqa: E402
 from facesift.recognition import available_embedders, create_embedder  # noqa: E402
 from facesift.recognition.base import ModelCard  # noqa: E402
-from facesift.evaluation.embeddings import embed_images  # noqa: E402
 from facesift.recognition.trained import install_trained  # noqa: E402
 from facesift.training.sface import export_onnx, sface_from_onnx  # noqa: E402
 from facesift.training.trainer import embed  # noqa: E402
@@ -140,6 +140,20 @@ def test_the_smallest_faces_go_to_the_specialist_with_the_smallest_limit(network
         assert embed_images([middle], cache_dir=tmp_path / "evaluation", pipeline=auto).model == "sface+sface-tiny+sface-lowres"
     finally:
         auto.close()
+
+
+def test_the_shared_pipeline_follows_the_installed_models(network, trained_home, tmp_path, faces):
+    shared = get_pipeline()
+    assert shared.low_resolution_embedders == () and get_pipeline() is shared
+    exported = export_onnx(network, tmp_path / "lowres.onnx")
+    install_trained(exported, card("sface-lowres", compatible_with="sface", eye_distance_below=30.0))
+    trained = get_pipeline()  # a process that trains, then embeds, embeds with what it trained
+    assert trained is not shared and [m.name for m in trained.low_resolution_embedders] == ["sface-lowres"]
+    assert get_pipeline() is trained and get_pipeline(low_resolution=False).low_resolution_embedders == ()
+    install_trained(exported, card("sface-lowres", compatible_with="sface", eye_distance_below=3.0))
+    small = faces / "wild/barack_obama/obama-240p.jpg"  # eyes 27 px apart: routed under 30, not under 3
+    (face,) = get_pipeline().represent(small, policy="largest")
+    assert face.embedded_by is None and get_pipeline().low_resolution_embedders[0].card.eye_distance_below == 3.0
 
 
 def test_a_card_can_ask_for_flip_test_time_augmentation(network, trained_home, tmp_path, crops):

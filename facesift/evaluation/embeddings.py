@@ -19,8 +19,7 @@ import numpy as np
 from facesift.evaluation.degradations import Degradation
 from facesift.models import cache_dir as models_cache_dir
 from facesift.pipeline import Pipeline, get_pipeline
-from facesift.recognition.base import PRESETS
-from facesift.recognition.trained import low_resolution_models, trained_fingerprint
+from facesift.recognition.trained import installed_low_resolution
 
 
 def default_cache_dir() -> Path:
@@ -79,7 +78,7 @@ def _pipeline_model(model: str, pipeline: Pipeline | None) -> tuple[str, str]:
     if pipeline is not None:
         routed = [(m.name, m.fingerprint) for m in pipeline.low_resolution_embedders]
     else:
-        routed = [(name, trained_fingerprint(name)) for name in low_resolution_models(PRESETS.get(model, model))]
+        routed = list(installed_low_resolution(model))  # what get_pipeline() gives now
     shown = "+".join([model, *(name for name, _ in routed)])
     return shown, "+".join([model, *(f"{name}-{fingerprint}" for name, fingerprint in routed)])
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from facesift.models import trained_dir, trained_model_path
-from facesift.recognition.base import Embedder, ModelCard
+from facesift.recognition.base import PRESETS, Embedder, ModelCard
 from facesift.runtime import open_session
 
 
@@ -62,6 +62,12 @@ def low_resolution_models(embedder: str) -> list[str]:
         if card.compatible_with == embedder and card.eye_distance_below > 0:
             cards.append((card.eye_distance_below, name))
     return [name for _, name in sorted(cards)]
+
+
+def installed_low_resolution(embedder: str) -> tuple[tuple[str, str], ...]:
+    """(name, fingerprint) of each cross-resolution model installed now for ``embedder`` (a preset name or a
+    model name), smallest limit first: what a pipeline created now would route to."""
+    return tuple((name, trained_fingerprint(name)) for name in low_resolution_models(PRESETS.get(embedder, embedder)))
 
 
 def low_resolution_embedders(embedder: str) -> "tuple[TrainedEmbedder, ...]":

@@ -115,7 +115,7 @@ def prepare_crops(
         return CropSet.load(path)
     from facesift.pipeline import get_pipeline
 
-    pipeline = get_pipeline()
+    pipeline = get_pipeline(low_resolution=False)  # training data must not depend on models trained before
     crops, labels, names = [], [], []
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:per_identity]

@@ -86,7 +86,7 @@ def _align_pairs(selected: list[Pair]) -> EvalPairs:
     from facesift.image import load_image
     from facesift.pipeline import get_pipeline
 
-    pipeline = get_pipeline()
+    pipeline = get_pipeline(low_resolution=False)
     a, b, same = [], [], []
     for pair in selected:
         crops = []
