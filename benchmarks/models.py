@@ -16,13 +16,13 @@ import platform
 import time
 from pathlib import Path
 
-
 from facesift.detection import create_detector
 from facesift.image import load_image
 from facesift.models import locate_source
 from facesift.recognition import create_embedder
 from facesift.recognition.facenet import FACENET
 from facesift.tf_graph import graph_def_to_onnx
+
 from pipeline import timed  # benchmarks/pipeline.py: median of repeated calls after a warm-up
 
 REPO = Path(__file__).resolve().parents[1]

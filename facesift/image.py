@@ -12,13 +12,7 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facesift.errors import (
-    EmptyImageError,
-    ImageTooLargeError,
-    NotAnImageError,
-    TruncatedImageError,
-    UnsupportedImageError,
-)
+from facesift.errors import EmptyImageError, ImageTooLargeError, NotAnImageError, TruncatedImageError, UnsupportedImageError
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], np.ndarray, Image.Image]
 

@@ -12,14 +12,7 @@ from typer.testing import CliRunner
 
 from facesift.cli import app
 from facesift.errors import DatasetError
-from facesift.evaluation import (
-    Degradation,
-    embed_images,
-    evaluate_identification,
-    evaluate_pairs,
-    load_identity_folders,
-    read_lfw_pairs,
-)
+from facesift.evaluation import Degradation, embed_images, evaluate_identification, evaluate_pairs, load_identity_folders, read_lfw_pairs
 from facesift.recognition import load_card
 
 runner = CliRunner()

@@ -9,7 +9,6 @@ return ``None`` rather than a number that would only reflect the sample size.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np

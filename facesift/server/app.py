@@ -41,18 +41,8 @@ from facesift.errors import (
 )
 from facesift.pipeline import Pipeline
 from facesift.server.config import ServiceConfig
-from facesift.server.galleries import (
-    Galleries,
-    GalleryExistsError,
-    GalleryNotFoundError,
-)
-from facesift.server.inputs import (
-    Params,
-    UnsupportedMediaError,
-    keep_uploads_in_memory,
-    openapi_body,
-    read_request,
-)
+from facesift.server.galleries import Galleries, GalleryExistsError, GalleryNotFoundError
+from facesift.server.inputs import Params, UnsupportedMediaError, keep_uploads_in_memory, openapi_body, read_request
 from facesift.server.keys import GALLERY_NAME, ApiKey, KeyStore
 from facesift.server.middleware import BodyTooLargeError, ServiceMiddleware
 from facesift.server.workers import OverloadedError, WorkerPool
