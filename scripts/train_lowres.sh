@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cross-resolution models the pipeline routes small faces to, trained from scratch in one command
-# (about 45 min on 2 free cores; needs `pip install -e '.[train]'` and the faces set, $FACESIFT_FACES_DIR or
+# (41 min on 2 free cores, measured 2026-12-03; needs `pip install -e '.[train]'` and the faces set, $FACESIFT_FACES_DIR or
 # ../shared/faces). Training data: celeba300 folds 1-5 + pins90, orl, yale, johns; folds 6-10 never seen.
 #   1. sface-lowres: SFace fine-tuned on faces shrunk to 7-28 px; takes faces whose eyes are under 6.3 px
 #      apart (about 20 px across);
