@@ -18,7 +18,7 @@ from torch import nn
 from facesift.resolution import shrink_and_back
 from facesift.training.data import CropSet, Degradation
 from facesift.training.sface import export_onnx, sface_from_onnx
-from facesift.training.trainer import EvalPairs, TrainConfig, Trainer, embed, two_fold_accuracy
+from facesift.training.trainer import EvalPairs, TrainConfig, Trainer, degrade, embed, two_fold_accuracy
 
 #: the sizes (px across) training faces are shrunk to: the low-resolution sweep's 28, 14 and 7 px and between
 SR_SIZES = (7, 10, 14, 20, 28)
@@ -84,7 +84,7 @@ class SuperResTrainer(Trainer):
 
     def restore(self, crops: np.ndarray, size: int) -> np.ndarray:
         """Shrink each crop to ``size`` and restore it with the network (the evaluation's probes)."""
-        upsampled = np.stack([shrink_and_back(c, size) for c in crops])
+        upsampled = degrade(crops, size)
         self.model.eval()
         with torch.no_grad():
             out = self.model(torch.from_numpy(np.ascontiguousarray(upsampled.transpose(0, 3, 1, 2), dtype=np.float32)))
