@@ -96,6 +96,11 @@ class Pipeline:
     def model(self) -> str:
         return self.embedder.name
 
+    @property
+    def routed_models(self) -> tuple[tuple[str, str], ...]:
+        """(name, fingerprint) of each cross-resolution model this pipeline loaded, smallest limit first."""
+        return tuple((model.name, model.fingerprint) for model in self.low_resolution_embedders)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
@@ -236,8 +241,7 @@ def _describe(image: ImageInput, index: int) -> str:
     return f"<input {index}>"
 
 
-#: (detector, embedder, low_resolution) -> (the cross-resolution models it was built with, the pipeline)
-_PIPELINES: dict[tuple[str, str, bool], tuple[tuple[tuple[str, str], ...], Pipeline]] = {}
+_PIPELINES: dict[tuple[str, str, bool], Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
 
 
@@ -249,8 +253,7 @@ def get_pipeline(detector: str = "yunet", embedder: str = "sface", *, low_resolu
     key = (detector, embedder, low_resolution)
     installed = installed_low_resolution(embedder) if low_resolution else ()
     with _PIPELINES_LOCK:
-        built_with, pipeline = _PIPELINES.get(key, (None, None))
-        if pipeline is None or built_with != installed:
-            pipeline = Pipeline(detector, embedder, low_resolution=low_resolution)
-            _PIPELINES[key] = (installed, pipeline)
+        pipeline = _PIPELINES.get(key)
+        if pipeline is None or pipeline.routed_models != installed:
+            pipeline = _PIPELINES[key] = Pipeline(detector, embedder, low_resolution=low_resolution)
         return pipeline

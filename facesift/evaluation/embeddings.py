@@ -75,10 +75,7 @@ def _degraded(pipeline: Pipeline, degradation: Degradation | None) -> Pipeline:
 def _pipeline_model(model: str, pipeline: Pipeline | None) -> tuple[str, str]:
     """What embeds (``model``, plus the cross-resolution models small faces are routed to), and the cache's name
     for it, which adds each trained file's fingerprint: a retrained model never meets its predecessor's vectors."""
-    if pipeline is not None:
-        routed = [(m.name, m.fingerprint) for m in pipeline.low_resolution_embedders]
-    else:
-        routed = list(installed_low_resolution(model))  # what get_pipeline() gives now
+    routed = pipeline.routed_models if pipeline is not None else installed_low_resolution(model)  # as get_pipeline()
     shown = "+".join([model, *(name for name, _ in routed)])
     return shown, "+".join([model, *(f"{name}-{fingerprint}" for name, fingerprint in routed)])
 
