@@ -69,7 +69,7 @@ class OpenSetReport(_ToDict):
     stranger_people: int
     stranger_probes: int
     failed_images: int
-    points: tuple[OpenSetPoint, ...]
+    sizes: tuple[OpenSetPoint, ...]
     notes: tuple[str, ...]
     seconds: float
 
@@ -188,7 +188,7 @@ def evaluate_open_set(
         dataset=str(dataset.root), roots=tuple(map(str, roots)) or (str(dataset.root),), model=model, detector=detector,
         aggregation=aggregation, samples_per_person=samples_per_person, fpir_target=fpir, people=len(present),
         enrollable_people=len(pool), stranger_people=len(strangers), stranger_probes=len(stranger_rows),
-        failed_images=int((~usable).sum()), points=tuple(points), notes=notes, seconds=time.perf_counter() - started,
+        failed_images=int((~usable).sum()), sizes=tuple(points), notes=notes, seconds=time.perf_counter() - started,
     )
 
 

@@ -99,7 +99,7 @@ def open_set_table(reports: Sequence[OpenSetReport]) -> tuple[list[str], list[li
         [r.label, f"{p.gallery_size:,}", f"{p.synthetic_people:,}", f"{p.threshold:.4f}", f"{p.fpir_target:g}",
          f"{p.fpir:.4f} ({p.false_positives:,})", f"{p.stranger_searches:,}", _percent(p.dir), _percent(p.rank1),
          f"{p.mated_searches:,}", str(p.draws)]
-        for r in reports for p in r.points
+        for r in reports for p in r.sizes
     ]
     return header, rows
 
@@ -109,8 +109,8 @@ def _plot_open_set(reports: Sequence[OpenSetReport], path: Path) -> None:
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for r in reports:
-        real = [p for p in r.points if not p.synthetic_people]
-        fake = [p for p in r.points if p.synthetic_people]
+        real = [p for p in r.sizes if not p.synthetic_people]
+        fake = [p for p in r.sizes if p.synthetic_people]
         for axis, value in ((left, "fpir"), (right, "dir")):
             line, = axis.plot([p.gallery_size for p in real], [getattr(p, value) for p in real], "o-", label=r.label)
             if fake:
@@ -120,7 +120,7 @@ def _plot_open_set(reports: Sequence[OpenSetReport], path: Path) -> None:
         right.plot([p.gallery_size for p in real], [p.rank1 for p in real], ":", color=line.get_color(), label=f"{r.label}: rank-1")
     target = reports[0].fpir_target
     left.axhline(target, color="black", lw=1, label=f"target {target:g}")
-    left.fill_between([10, max(p.gallery_size for r in reports for p in r.points)], target / 2, target * 2, color="grey",
+    left.fill_between([10, max(p.gallery_size for r in reports for p in r.sizes)], target / 2, target * 2, color="grey",
                       alpha=0.2, label="factor of 2")
     left.set(xscale="log", yscale="log", xlabel="gallery size (people)", ylabel="FPIR measured", title="Strangers accepted")
     right.set(xscale="log", xlabel="gallery size (people)", ylabel="rate", title="Enrolled people found (DIR) and rank-1")

@@ -251,7 +251,7 @@ class Gallery(ABC):
         model: str = "sface",
         detector: str = "yunet",
         pipeline: Pipeline | None = None,
-        aggregation: str = "mean_top",
+        aggregation: str = "best",
     ) -> None:
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
