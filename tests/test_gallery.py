@@ -79,7 +79,10 @@ def test_held_out_photos_find_the_right_person_first(enrolled, known):
     assert [c.rank for c in first.candidates] == [1, 2, 3]
     assert len({c.person_id for c in first.candidates}) == 3  # one candidate per person
     assert first.candidates[0].metadata == {"name": f"person {first.candidates[0].person_id}"}
-    assert first.threshold == pytest.approx(enrolled.card.threshold_for(None)) and first.false_match_rate == 1e-3
+    point = first.operating_point  # the default: FPIR 1e-2 for the gallery as it is (8 people, their samples)
+    assert (point.source, point.fpir, point.gallery_size, point.aggregation) == ("default", 1e-2, KNOWN, enrolled.aggregation)
+    assert first.threshold == pytest.approx(enrolled.operating_point().threshold) == point.threshold
+    assert first.false_match_rate == pytest.approx(point.false_match_rate)
     json.dumps(first.to_dict())
 
 
@@ -185,7 +188,7 @@ def test_duplicates_finds_one_human_under_two_accounts(fresh, known):
     fresh.enroll(bob, bob_paths[:3])
     pairs = fresh.duplicates()
     assert [(p.person_a, p.person_b) for p in pairs] == [tuple(sorted((alice, "alice-second-account")))]
-    assert pairs[0].similarity >= fresh.card.threshold_for(1e-4)
+    assert pairs[0].similarity >= pairs[0].operating_point.threshold and pairs[0].operating_point.gallery_size == 2
 
 
 def test_export_import_round_trip(enrolled, known, tmp_path):
@@ -281,6 +284,6 @@ def test_the_accurate_fusion_searches_through_the_vector_index(tmp_path, known, 
         rank1 = sum(r.candidates[0].person_id == person for (person, _), r in zip(probes, results))
         assert len(probes) >= 10 and rank1 >= 0.9 * len(probes), f"{rank1}/{len(probes)}"
         assert sum(r.decision == "match" for r in results) >= 0.7 * len(probes)
-        assert results[0].threshold == pytest.approx(gallery.card.threshold_for(None))
+        assert results[0].threshold == pytest.approx(gallery.operating_point().threshold)
         strangers = [gallery.search(paths[0]) for paths in unknown.values()]
         assert sum(r.decision == "unknown" for r in strangers) >= len(strangers) - 1

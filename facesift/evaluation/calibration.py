@@ -1,10 +1,14 @@
 """Thresholds for target false-match rates, measured on every different-person pair of a dataset, written
-into the embedder's model card so ``verify`` and search use measured operating points, never guesses."""
+into the embedder's model card so ``verify`` and search use measured operating points, never guesses.
+
+Beyond the table: a generalised Pareto model of the impostor scores' upper tail (the rates a million-person
+gallery needs, below what any pairs file can count), and how per-person aggregation changes a stranger's chance
+to pass a person with several samples; :mod:`facesift.gallery.operating_point` turns both into thresholds."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +16,25 @@ import numpy as np
 from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
-from facesift.evaluation.verification import ProgressCallback, _progress, all_pair_scores
+from facesift.evaluation.verification import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
 from facesift.recognition.base import _PACKAGED_CARDS, ModelCard, load_card, save_card
 from facesift.results import _ToDict
 
 DEFAULT_RATES = (1e-1, 1e-2, 1e-3, 1e-4)
 #: a rate is calibrated only when at least this many impostor pairs lie above its threshold
 MIN_FALSE_MATCHES = 100
+#: the tail model starts at this rate's threshold (about 19,500 exceedances on celeba300's 19.5 M pairs)
+TAIL_START_RATE = 1e-3
+#: and is fitted on the exceedances up to this rate's threshold: above it CelebA's label noise (one person filed
+#: under two ids) dominates the count, which a model of different people must not learn
+TAIL_FIT_LIMIT_RATE = 1e-5
+#: rates the card reports from the tail model (a million-person gallery at FPIR 1e-2 needs about 1e-8)
+TAIL_RATES = (1e-5, 1e-6, 1e-7, 1e-8)
+#: two ids whose mean embeddings are this similar are one human filed twice (label noise): their pairs are left out of
+#: the tail model, which models different people (on celeba300 such pairs are 685 of the 726 pairs above cosine 0.6)
+SAME_HUMAN_CENTROID = 0.55
+#: samples per person at which the aggregation effect is measured
+AGGREGATION_SAMPLES = (2, 3, 5, 8)
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,10 @@ class Calibration(_ToDict):
     true_match_rates: dict[str, float]
     refused: dict[str, str]
     seconds: float
+    impostor_tail: dict = field(default_factory=dict)
+    tail_thresholds: dict[str, float] = field(default_factory=dict)
+    aggregation: dict = field(default_factory=dict)
+    tail_check: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -62,10 +82,13 @@ def calibrate(
     detector: str = "yunet",
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    check: IdentityDataset | None = None,
 ) -> Calibration:
     """For each false-match rate, the lowest cosine threshold that accepts at most that fraction of all
     different-person pairs (rounded to 4 decimals). Images with no face are left out (they would add pairs no threshold can match).
     A rate with fewer than ``MIN_FALSE_MATCHES`` impostor pairs above its threshold is refused, not guessed.
+    The tail model (:func:`fit_tail`) and the aggregation effect (:func:`aggregation_effect`) come from the same
+    pairs; ``check``, a dataset of other people, tests the tail model's thresholds on its different-person pairs.
     """
     started = time.perf_counter()
     images = list(dataset.images)
@@ -74,6 +97,7 @@ def calibrate(
     vectors, usable = embeddings.matrix(images)
     labels = np.array(dataset.labels)
     genuine, impostor, _ = all_pair_scores(vectors[usable], vectors[usable], np.ones(usable.sum(), bool), labels[usable])
+    impostor = np.sort(impostor[impostor > FAILED_SCORE])
     thresholds, matches, refused = {}, {}, {}
     for rate in sorted(rates, reverse=True):
         key = f"{rate:g}"
@@ -83,12 +107,149 @@ def calibrate(
         point = metrics.tar_at_far(genuine, impostor, rate)
         thresholds[key] = round(point.threshold, 4)  # the 5e-5 rounding moves FMR far less than its noise
         matches[key] = point.tar
+    merged, same_human = merge_same_humans(vectors[usable], labels[usable])
+    clean = impostor
+    if same_human:
+        _, clean, _ = all_pair_scores(vectors[usable], vectors[usable], np.ones(usable.sum(), bool), merged)
+        clean = np.sort(clean)
+    tail = fit_tail(clean) | {"left_out": f"{len(same_human)} id pairs that are one human filed twice (mean embeddings >= {SAME_HUMAN_CENTROID}): "
+                                          + ", ".join(f"{dataset.people[a]}={dataset.people[b]}" for a, b in same_human)}
+    from facesift.recognition.base import _tail_threshold
+
+    tail_thresholds = {f"{rate:g}": round(_tail_threshold(tail, rate), 4) for rate in TAIL_RATES}
+    aggregation = aggregation_effect(vectors[usable], merged, [_tail_threshold(tail, r) for r in (1e-3, 1e-4, 1e-5)])
+    tail_check = check_tail(tail, thresholds, check, model, detector, cache_dir, progress) if check is not None else {}
     return Calibration(
         dataset=str(dataset.root), model=model, detector=detector, images=len(images),
         images_with_face=int(usable.sum()), people=len(set(labels[usable])), impostor_pairs=int(impostor.size),
         genuine_pairs=int(genuine.size), thresholds=thresholds, true_match_rates=matches, refused=refused,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, impostor_tail=tail, tail_thresholds=tail_thresholds, aggregation=aggregation,
+        tail_check=tail_check,
     )
+
+
+def check_tail(tail: dict, table: dict[str, float], check: IdentityDataset, model: str, detector: str,
+               cache_dir: Path | None, progress: ProgressCallback | None) -> dict:
+    """The false-match rate the card's thresholds give on every different-person pair of ``check`` (people the
+    calibration never saw), with the count behind each rate and what an exact binomial interval allows."""
+    from scipy import stats
+
+    from facesift.recognition.base import _tail_threshold
+
+    images = list(check.images)
+    embeddings = embed_images(images, model=model, detector=detector, cache_dir=cache_dir,
+                              progress=_progress(progress, f"Embedding the check data ({model}, {detector})"))
+    vectors, usable = embeddings.matrix(images)
+    labels = np.array(check.labels)
+    _, impostor, _ = all_pair_scores(vectors[usable], vectors[usable], np.ones(usable.sum(), bool), labels[usable])
+    impostor = np.sort(impostor)
+    rows = {}
+    for rate in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7):
+        threshold = table[f"{rate:g}"] if rate >= tail["rate"] and f"{rate:g}" in table else _tail_threshold(tail, rate)
+        count = int(impostor.size - np.searchsorted(impostor, threshold, side="left"))
+        low, high = stats.binomtest(count, impostor.size).proportion_ci(0.95, method="exact")
+        rows[f"{rate:g}"] = {"threshold": round(float(threshold), 4), "false_matches": count, "measured": count / impostor.size,
+                             "ci95": [float(low), float(high)]}
+    return {"dataset": str(check.root), "people": len(set(labels[usable])), "pairs": int(impostor.size), "rates": rows}
+
+
+def merge_same_humans(vectors: np.ndarray, labels: np.ndarray, limit: float = SAME_HUMAN_CENTROID) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Labels with every two ids whose mean embeddings reach ``limit`` merged into one, and those id pairs."""
+    people = np.unique(labels)
+    centres = np.stack([vectors[labels == p].mean(axis=0) for p in people])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    similar = np.triu(centres @ centres.T, 1) >= limit
+    pairs = [(int(people[i]), int(people[j])) for i, j in zip(*np.nonzero(similar))]
+    root = {int(p): int(p) for p in people}
+
+    def find(p: int) -> int:
+        while root[p] != p:
+            p = root[p]
+        return p
+
+    for a, b in pairs:
+        root[find(b)] = find(a)
+    return np.array([find(int(p)) for p in labels]), pairs
+
+
+def fit_tail(sorted_impostor: np.ndarray, start_rate: float = TAIL_START_RATE, limit_rate: float = TAIL_FIT_LIMIT_RATE) -> dict:
+    """Generalised Pareto fit (maximum likelihood, scipy) of the impostor scores above the ``start_rate`` threshold,
+    the exceedances censored at the ``limit_rate`` threshold: what lies above it counts as "more than the limit",
+    its value unused, so a few mislabelled same-person pairs near cosine 1 cannot fatten the fitted tail."""
+    from scipy import optimize, stats
+
+    n = sorted_impostor.size
+    start_index, limit_index = n - int(round(n * start_rate)), n - int(round(n * limit_rate))
+    if n - start_index < MIN_FALSE_MATCHES:
+        raise ValueError(f"A tail model needs {MIN_FALSE_MATCHES / start_rate:,.0f} different-person pairs, the data has {n:,}")
+    u = float(sorted_impostor[start_index - 1])
+    cap = float(sorted_impostor[limit_index - 1]) - u
+    excess = sorted_impostor[start_index:limit_index].astype(np.float64) - u
+    excess = excess[excess > 0]
+    censored = n - limit_index
+
+    def negative_log_likelihood(params: np.ndarray) -> float:
+        shape, log_scale = params
+        scale = np.exp(log_scale)
+        inside = stats.genpareto.logpdf(excess, shape, scale=scale).sum()
+        beyond = stats.genpareto.logsf(cap, shape, scale=scale) * censored
+        value = -(inside + beyond)
+        return float(value) if np.isfinite(value) else 1e300
+
+    start = stats.genpareto.fit(excess, floc=0)
+    fitted = optimize.minimize(negative_log_likelihood, np.array([start[0], np.log(start[2])]), method="Nelder-Mead")
+    shape, scale = float(fitted.x[0]), float(np.exp(fitted.x[1]))
+    return {
+        "threshold": round(u, 6), "rate": float(f"{(n - start_index) / n:.4g}"), "shape": round(shape, 6), "scale": round(scale, 6),
+        "pairs": int(n), "exceedances": int(n - start_index), "censored_above": round(u + cap, 6), "censored": int(censored),
+        "method": "generalised Pareto, maximum likelihood, censored at the FMR 1e-5 threshold",
+    }
+
+
+def aggregation_effect(vectors: np.ndarray, labels: np.ndarray, thresholds: list[float], seed: int = 0) -> dict:
+    """For each aggregation, the exponent a in "a stranger passes a person with m samples m ** a times as often as
+    one sample": enrol m random samples of every person with more than m, probe with every other person's images,
+    count aggregated scores above each threshold against single-sample scores; a is the least-squares slope of
+    log(ratio) against log(m) (through the origin), over the thresholds and m."""
+    from facesift.gallery.base import MEAN_TOP
+
+    rng = np.random.default_rng(seed)
+    people = np.unique(labels)
+    points: dict[str, list[tuple[float, float]]] = {"best": [], "mean_top": []}
+    measured: dict[str, dict[str, float]] = {"best": {}, "mean_top": {}}
+    single = np.zeros(len(thresholds))
+    single_total = 0
+    for m in AGGREGATION_SAMPLES:
+        passed = {name: np.zeros(len(thresholds)) for name in points}
+        trials = 0
+        for person in people:
+            own = np.flatnonzero(labels == person)
+            if len(own) <= m:
+                continue
+            chosen = rng.choice(own, m, replace=False)
+            strangers = vectors[labels != person]
+            sims = strangers @ vectors[chosen].T  # (strangers, m)
+            top = np.sort(sims, axis=1)[:, ::-1]
+            scores = {"best": top[:, 0], "mean_top": top[:, :MEAN_TOP].mean(axis=1)}
+            for name, score in scores.items():
+                passed[name] += [(score >= t).sum() for t in thresholds]
+            if m == AGGREGATION_SAMPLES[0]:
+                single += [(sims[:, 0] >= t).sum() for t in thresholds]
+                single_total += len(strangers)
+            trials += len(strangers)
+        for name in points:
+            for t_index, count in enumerate(passed[name]):
+                base = single[t_index] / max(single_total, 1)
+                if count > 0 and base > 0:
+                    ratio = (count / trials) / base
+                    points[name].append((np.log(m), np.log(ratio)))
+                    measured[name][f"m={m} t={thresholds[t_index]:.3f}"] = round(float(ratio), 3)
+    out = {}
+    for name, pts in points.items():
+        if pts:
+            x, y = np.array(pts).T
+            out[name] = {"exponent": round(float((x @ y) / (x @ x)), 4), "ratios": measured[name]}
+    return out
 
 
 def write_card(
@@ -105,5 +266,6 @@ def write_card(
     updated = replace(
         card, thresholds=dict(sorted(calibration.thresholds.items(), key=lambda kv: -float(kv[0]))),
         default_false_match_rate=default, calibration=calibration.describe(command, note),
+        impostor_tail=calibration.impostor_tail or card.impostor_tail, aggregation=calibration.aggregation or card.aggregation,
     )
     return save_card(updated, _PACKAGED_CARDS if packaged else folder)

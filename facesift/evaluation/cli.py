@@ -187,6 +187,8 @@ def calibrate(
     model: str = typer.Option("sface", "--model", help="Embedder whose card gets the thresholds."),
     detector: str = typer.Option("yunet", "--detector", help="Detector used to find the faces."),
     note: str = typer.Option("", "--note", help="Text appended to the card's calibration description."),
+    check_data: List[Path] = typer.Option([], "--check-data", help="Held-out datasets (people not in --data; repeat): "
+                                          "the tail model's thresholds are checked against all their different-person pairs."),
     write: bool = typer.Option(True, "--write/--no-write", help="Write the thresholds into the model card."),
     packaged: bool = typer.Option(False, "--packaged", help="Maintainers: overwrite the card shipped in "
                                   "facesift/recognition/cards/ instead of the user's cards folder."),
@@ -194,15 +196,50 @@ def calibrate(
     cache_dir: Optional[Path] = CACHE,
 ) -> None:
     """Thresholds for target false-match rates from every different-person pair, written into the model card."""
-    from facesift.evaluation import calibrate as run_calibration, load_identity_folders, write_card
+    from facesift.evaluation import calibrate as run_calibration, load_identity_folders, load_identity_roots, write_card
 
     try:
         with _progress() as progress:
+            check = load_identity_roots(check_data) if check_data else None
             result = run_calibration(load_identity_folders(data), rates=tuple(fmr), model=model, detector=detector,
-                                     cache_dir=cache_dir, progress=progress)
+                                     cache_dir=cache_dir, progress=progress, check=check)
         _print(ctx, [result], out, f"Calibration on {data.name}")
         if write:
             path = write_card(result, _command(ctx), note=note, packaged=packaged)
             console.print(f"wrote the thresholds into {path}")
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
+
+
+@app.command("open-set")
+def open_set(
+    ctx: typer.Context,
+    data: List[Path] = typer.Option(..., "--data", help="Dataset folder(s) laid out as <person>/<image> (repeat to pool "
+                                    "several; people are named <folder>/<person>, so two sets never share a person)."),
+    model: str = typer.Option("sface", "--model", help="Embedder (its model card gives the thresholds)."),
+    detector: str = typer.Option("yunet", "--detector", help="Detector used to find the faces."),
+    aggregation: List[str] = typer.Option(["best"], "--aggregation", help="best or mean_top; repeat to compare."),
+    samples: List[int] = typer.Option([1], "--samples", help="Photos enrolled per person; repeat to compare."),
+    fpir: float = typer.Option(1e-2, "--fpir", help="Target false-positive identification rate."),
+    synthetic: List[int] = typer.Option([], "--synthetic", help="Also reach this many people with synthetic ones (repeat)."),
+    synthetic_probes: int = typer.Option(1000, "--synthetic-probes", help="Stranger and mated probes for the synthetic rows."),
+    out: Optional[Path] = OUT,
+    cache_dir: Optional[Path] = CACHE,
+) -> None:
+    """Enrol G people, search with their other photos and with strangers, at the gallery's own operating point for G:
+    FPIR measured against targeted, DIR and rank-1, for G from 10 to every person the data can enrol."""
+    from facesift.evaluation import load_identity_roots
+    from facesift.evaluation.openset import evaluate_open_set
+
+    reports = []
+    try:
+        dataset = load_identity_roots(data)
+        with _progress() as progress:
+            for count in samples:
+                for name in aggregation:
+                    reports.append(evaluate_open_set(dataset, roots=data, model=model, detector=detector, aggregation=name,
+                                                     samples_per_person=count, fpir=fpir, synthetic=synthetic,
+                                                     synthetic_probes=synthetic_probes, cache_dir=cache_dir, progress=progress))
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    _print(ctx, reports, out, f"Open-set identification on {', '.join(p.name for p in data)}")

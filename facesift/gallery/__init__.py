@@ -19,15 +19,18 @@ from facesift.gallery.base import (
     GalleryStats,
     ImportReport,
     Person,
+    PhotoSearchResult,
     Sample,
     SearchResult,
     open_gallery,
     pick_face,
     register_backend,
 )
+from facesift.gallery.operating_point import DEFAULT_FPIR, OperatingPoint, operating_point, resolve_operating_point
 
 __all__ = [
     "AGGREGATIONS",
+    "DEFAULT_FPIR",
     "Candidate",
     "CheckOutcome",
     "CheckResult",
@@ -38,10 +41,14 @@ __all__ = [
     "Gallery",
     "GalleryStats",
     "ImportReport",
+    "OperatingPoint",
     "Person",
+    "PhotoSearchResult",
     "Sample",
     "SearchResult",
     "open_gallery",
+    "operating_point",
     "pick_face",
     "register_backend",
+    "resolve_operating_point",
 ]

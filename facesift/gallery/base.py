@@ -23,11 +23,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from facesift.errors import GalleryError, ImageError, PersonNotFoundError, UnknownBackendError
+from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
 from facesift.image import ImageInput, image_sha256
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.registry import Registry
 from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
-from facesift.verification import resolve_threshold
 
 #: Version of the export file format (JSON lines); bump it when a field changes meaning.
 EXPORT_FORMAT = "facesift-gallery"
@@ -39,9 +39,6 @@ DUPLICATE_SIMILARITY = 0.95
 MULTIPLE_FACE_AREA_RATIO = 0.4
 #: How many of a person's best-matching samples the ``mean_top`` aggregation averages.
 MEAN_TOP = 3
-#: Default false-match rate for ``duplicates``: stricter than search, since every pair of people is compared.
-DUPLICATES_FALSE_MATCH_RATE = 1e-4
-AGGREGATIONS = ("best", "mean_top")
 
 
 class EnrollOutcome(str, Enum):
@@ -121,12 +118,29 @@ class Candidate(_ToDict):
 
 @dataclass(frozen=True)
 class SearchResult(_ToDict):
+    """One face's answer: who it is (or "unknown"), at the operating point stated in ``operating_point``."""
+
     decision: str  # "match" | "unknown" | "no_face"
     candidates: tuple[Candidate, ...]
     threshold: float
     false_match_rate: float | None
     face: Face | None
     quality: FaceQuality | None
+    operating_point: OperatingPoint | None = None
+
+    @property
+    def person_id(self) -> str | None:
+        """The matched person, or None when the decision is not a match."""
+        return self.candidates[0].person_id if self.decision == "match" else None
+
+
+@dataclass(frozen=True)
+class PhotoSearchResult(_ToDict):
+    """Every face of one photo identified (the photo-tagging case): one :class:`SearchResult` per face, with its
+    box, largest face first; all taken at the same operating point."""
+
+    faces: tuple[SearchResult, ...]
+    operating_point: OperatingPoint
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,7 @@ class CheckResult(_ToDict):
     reasons: tuple[str, ...]
     face: Face | None
     quality: FaceQuality | None
+    operating_point: OperatingPoint | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,7 @@ class DuplicatePair(_ToDict):
     person_a: str
     person_b: str
     similarity: float
+    operating_point: OperatingPoint | None = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +215,7 @@ def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
     ``sqlite:///path/g.db`` or a plain path: embedded SQLite + ANN index (the default);
     ``milvus-lite:///path/m.db``: embedded Milvus; ``milvus://host:19530/name``: a Milvus server or cluster.
     Options: ``model`` (embedder, default sface), ``detector`` (default yunet), ``pipeline`` (a ready
-    :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``).
+    :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``: how a person's samples make one score).
     """
     scheme, _ = split_uri(uri)
     if scheme not in GALLERIES.names() and scheme in _BUILTIN:
@@ -235,7 +251,7 @@ class Gallery(ABC):
         model: str = "sface",
         detector: str = "yunet",
         pipeline: Pipeline | None = None,
-        aggregation: str = "mean_top",
+        aggregation: str = "best",
     ) -> None:
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
@@ -384,7 +400,7 @@ class Gallery(ABC):
                     return result(EnrollOutcome.DUPLICATE, f"near-identical to sample {sample_id} (similarity {similarity:.3f})", sample_id, None, similarity, quality)
                 return result(EnrollOutcome.CONFLICT, f"near-identical to a sample of {owner!r} (similarity {similarity:.3f})", None, owner, similarity, quality)
             if strict:
-                refusal = self._strict_refusal(person_id, chosen.embedding)
+                refusal = self._strict_refusal(person_id, chosen.embedding, self.operating_point().threshold)
                 if refusal is not None:
                     other, similarity, reason = refusal
                     return result(EnrollOutcome.CONFLICT, reason, None, other, similarity, quality)
@@ -392,14 +408,14 @@ class Gallery(ABC):
             self._add_samples([sample])
         return result(EnrollOutcome.ADDED, "added", sample.sample_id, quality=quality)
 
-    def _strict_refusal(self, person_id: str, vector: np.ndarray) -> tuple[str, float, str] | None:
-        """Strict mode: the other person this sample is closer to than to its own, if any."""
+    def _strict_refusal(self, person_id: str, vector: np.ndarray, threshold: float) -> tuple[str, float, str] | None:
+        """Strict mode: the other person this sample is closer to than to its own, if any (``threshold``: the
+        gallery's default operating point, for a person with no samples yet)."""
         candidates = self._rank(vector[None, :], 5)[0]
         other = next((c for c in candidates if c[0] != person_id), None)
         if other is None:
             return None
         own = self._person_scores(vector[None, :], [person_id]).get(person_id)
-        threshold = self.card.threshold_for(None)
         if own is None:
             if other[1] >= threshold:
                 return other[0], other[1], f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
@@ -431,22 +447,62 @@ class Gallery(ABC):
         return len(batch)
 
     # --- search --------------------------------------------------------------------------------------
+    def operating_point(
+        self, *, fpir: float | None = None, false_match_rate: float | None = None, threshold: float | None = None, people: int | None = None
+    ) -> OperatingPoint:
+        """The operating point a 1:N decision takes now: the threshold for ``fpir`` (default
+        :data:`~facesift.gallery.operating_point.DEFAULT_FPIR`) with this many people and samples and this
+        aggregation, or the FPIR a given per-comparison ``false_match_rate`` or raw ``threshold`` implies."""
+        with self._lock:
+            persons, samples = self._counts()
+        if people is not None:  # a search over fewer people than are stored (duplicates: everyone but oneself)
+            samples, persons = round(samples * people / max(persons, 1)), people
+        return resolve_operating_point(
+            self.card, persons, samples, self.aggregation, fpir=fpir, false_match_rate=false_match_rate, threshold=threshold
+        )
+
     def search(
-        self, image: ImageInput, *, k: int = 5, threshold: float | None = None, false_match_rate: float | None = None
+        self,
+        image: ImageInput,
+        *,
+        k: int = 5,
+        fpir: float | None = None,
+        threshold: float | None = None,
+        false_match_rate: float | None = None,
     ) -> SearchResult:
         """Who is the (largest) face in ``image``? Up to ``k`` people, best first, and a decision.
 
-        ``decision`` is "match" when the best person's similarity reaches the threshold (by default the
-        model card's, calibrated at a per-comparison false-match rate), else "unknown".
+        ``decision`` is "match" when the best person's similarity reaches the threshold of the gallery's
+        operating point (:meth:`operating_point`: by default an FPIR of 1e-2 for the gallery as it is now), else
+        "unknown". The result's ``operating_point`` says which FPIR, gallery size and threshold were used.
         """
-        limit, fmr = resolve_threshold(self.card, threshold, false_match_rate)
+        point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
         faces = self.pipeline.represent(image, policy="largest")
         if not faces:
-            return SearchResult("no_face", (), limit, fmr, None, None)
-        face = faces[0]
+            return SearchResult("no_face", (), point.threshold, point.false_match_rate, None, None, point)
+        return self._decide(faces[0], k, point)
+
+    def search_faces(
+        self,
+        image: ImageInput,
+        *,
+        k: int = 5,
+        fpir: float | None = None,
+        threshold: float | None = None,
+        false_match_rate: float | None = None,
+    ) -> PhotoSearchResult:
+        """Identify every face of a photo (a group photo, for tagging): one decision per face, with its box.
+
+        Each face is its own search, so each is decided at the same per-search FPIR as :meth:`search`.
+        """
+        point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
+        faces = sorted(self.pipeline.represent(image, policy="all"), key=lambda f: -f.face.area)
+        return PhotoSearchResult(tuple(self._decide(face, k, point) for face in faces), point)
+
+    def _decide(self, face: FaceEmbedding, k: int, point: OperatingPoint) -> SearchResult:
         candidates = tuple(self.search_embeddings(face.embedding[None, :], k=k)[0])
-        decision = "match" if candidates and candidates[0].similarity >= limit else "unknown"
-        return SearchResult(decision, candidates, limit, fmr, face.face, face.quality)
+        decision = "match" if candidates and candidates[0].similarity >= point.threshold else "unknown"
+        return SearchResult(decision, candidates, point.threshold, point.false_match_rate, face.face, face.quality, point)
 
     def search_embeddings(self, vectors: np.ndarray, *, k: int = 5) -> list[list[Candidate]]:
         """Nearest people (one candidate each, best first) for each row of ``vectors``."""
@@ -505,15 +561,27 @@ class Gallery(ABC):
 
     # --- the profile-photo check ---------------------------------------------------------------------
     def check(
-        self, person_id: str, image: ImageInput, *, threshold: float | None = None, false_match_rate: float | None = None
+        self,
+        person_id: str,
+        image: ImageInput,
+        *,
+        fpir: float | None = None,
+        threshold: float | None = None,
+        false_match_rate: float | None = None,
     ) -> CheckResult:
-        """Is ``image`` a usable photo of ``person_id``, of someone else enrolled, or of nobody we know?"""
-        limit, _ = resolve_threshold(self.card, threshold, false_match_rate)
+        """Is ``image`` a usable photo of ``person_id``, of someone else enrolled, or of nobody we know?
+
+        Decided at the gallery's operating point (:meth:`operating_point`), since the photo is compared with everyone.
+        """
+        point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
+        limit = point.threshold
         self.get_person(person_id)
         analysed = self.pipeline.represent(image, policy="all")
 
         def outcome(kind, reasons, face=None, owner=None, other=None, other_sim=None) -> CheckResult:
-            return CheckResult(kind, person_id, owner, other, other_sim, limit, tuple(reasons), face.face if face else None, face.quality if face else None)
+            return CheckResult(
+                kind, person_id, owner, other, other_sim, limit, tuple(reasons), face.face if face else None, face.quality if face else None, point
+            )
 
         chosen, problem = pick_face(tuple(analysed))
         if chosen is None:
@@ -541,14 +609,18 @@ class Gallery(ABC):
         return outcome(CheckOutcome.UNKNOWN, [reason], chosen, owner_sim, other, other_sim)
 
     # --- duplicates across the gallery ---------------------------------------------------------------
-    def duplicates(self, *, threshold: float | None = None, false_match_rate: float | None = None) -> list[DuplicatePair]:
+    def duplicates(
+        self, *, fpir: float | None = None, threshold: float | None = None, false_match_rate: float | None = None
+    ) -> list[DuplicatePair]:
         """Pairs of people who are probably the same human: their closest samples match, best first.
 
-        The default threshold is the card's at a false-match rate of 1e-4, stricter than search because
-        every pair of people is compared.
+        Each person is searched against everyone else, so the operating point is the search's for a gallery of
+        one person fewer: by default at most 1 % of people who have no double are reported with one.
         """
-        fmr = DUPLICATES_FALSE_MATCH_RATE if threshold is None and false_match_rate is None else false_match_rate
-        limit, _ = resolve_threshold(self.card, threshold, fmr)
+        with self._lock:
+            persons, _ = self._counts()
+        point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate, people=max(persons - 1, 1))
+        limit = point.threshold
         pairs: dict[tuple[str, str], float] = {}
         with self._lock:
             for samples in self._iter_samples(1024):
@@ -558,7 +630,7 @@ class Gallery(ABC):
                         if pid != sample.person_id and sim >= limit:
                             key = tuple(sorted((sample.person_id, pid)))
                             pairs[key] = max(pairs.get(key, -1.0), float(sim))
-        return [DuplicatePair(a, b, s) for (a, b), s in sorted(pairs.items(), key=lambda kv: -kv[1])]
+        return [DuplicatePair(a, b, s, point) for (a, b), s in sorted(pairs.items(), key=lambda kv: -kv[1])]
 
     # --- stats, export, import -----------------------------------------------------------------------
     def stats(self) -> GalleryStats:

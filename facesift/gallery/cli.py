@@ -23,8 +23,10 @@ app = typer.Typer(help="Enrol people and search, check or clean a gallery of fac
 
 GalleryArg = typer.Argument(..., help="Gallery URI or path of an SQLite gallery file.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of tables.")
-ThresholdOpt = typer.Option(None, help="Cosine threshold (instead of --fmr).")
-FmrOpt = typer.Option(None, help="Per-comparison false-match rate of the calibrated operating point (default 1e-3).")
+ThresholdOpt = typer.Option(None, help="Cosine threshold (instead of --fpir).")
+FmrOpt = typer.Option(None, help="Per-comparison false-match rate (instead of --fpir).")
+FpirOpt = typer.Option(None, "--fpir", help="False-positive identification rate for the gallery as it is now (default 1e-2): "
+                       "the share of strangers' searches allowed to match anyone.")
 
 
 def _open(uri: str, **options):
@@ -98,20 +100,28 @@ def search(
     gallery: str = GalleryArg,
     image: Path = typer.Argument(..., help="Photo of the face to look for."),
     k: int = typer.Option(5, "-k", help="How many people to list."),
+    fpir: Optional[float] = FpirOpt,
     threshold: Optional[float] = ThresholdOpt,
     fmr: Optional[float] = FmrOpt,
+    all_faces: bool = typer.Option(False, "--all-faces", help="Identify every face of the photo (a group photo), each with its box."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Who is this? Enrolled people ranked by similarity, and whether the best one is a match."""
-    result = _call(gallery, lambda store: store.search(image, k=k, threshold=threshold, false_match_rate=fmr))
+    verb = "search_faces" if all_faces else "search"
+    result = _call(gallery, lambda store: getattr(store, verb)(image, k=k, fpir=fpir, threshold=threshold, false_match_rate=fmr))
     if _emit(result.to_dict(), as_json):
         return
-    colour = {"match": "green", "unknown": "yellow"}.get(result.decision, "red")
-    console.print(f"[bold {colour}]{result.decision.upper()}[/] (threshold {result.threshold:.3f})")
-    table = Table("rank", "person", "similarity", "sample")
-    for c in result.candidates:
-        table.add_row(str(c.rank), c.person_id, f"{c.similarity:.3f}", c.sample_id)
-    console.print(table)
+    for number, found in enumerate(result.faces if all_faces else [result], 1):
+        colour = {"match": "green", "unknown": "yellow"}.get(found.decision, "red")
+        where = f"face {number} at {found.face.box} " if all_faces and found.face is not None else ""
+        console.print(f"{where}[bold {colour}]{found.decision.upper()}[/] {found.person_id or ''}")
+        table = Table("rank", "person", "similarity", "sample")
+        for c in found.candidates:
+            table.add_row(str(c.rank), c.person_id, f"{c.similarity:.3f}", c.sample_id)
+        console.print(table)
+    if all_faces and not result.faces:
+        console.print("[bold red]NO_FACE[/]")
+    console.print(f"operating point: {result.operating_point.describe()}")
 
 
 @app.command()
@@ -119,18 +129,20 @@ def check(
     gallery: str = GalleryArg,
     person: str = typer.Argument(..., help="The person the photo is claimed to be."),
     image: Path = typer.Argument(..., help="The new (profile) photo."),
+    fpir: Optional[float] = FpirOpt,
     threshold: Optional[float] = ThresholdOpt,
     fmr: Optional[float] = FmrOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Is this photo PERSON, someone else enrolled, or nobody we know?"""
-    result = _call(gallery, lambda store: store.check(person, image, threshold=threshold, false_match_rate=fmr))
+    result = _call(gallery, lambda store: store.check(person, image, fpir=fpir, threshold=threshold, false_match_rate=fmr))
     if _emit(result.to_dict(), as_json):
         return
     colour = "green" if result.outcome.value == "owner" else "yellow"
     console.print(f"[bold {colour}]{result.outcome.value.upper()}[/]")
     for reason in result.reasons:
         console.print(f"  {reason}")
+    console.print(f"operating point: {result.operating_point.describe()}")
 
 
 @app.command()
@@ -163,15 +175,23 @@ def persons(gallery: str = GalleryArg, offset: int = 0, limit: int = 100, as_jso
 
 
 @app.command()
-def duplicates(gallery: str = GalleryArg, threshold: Optional[float] = ThresholdOpt, fmr: Optional[float] = typer.Option(None, help="False-match rate (default 1e-4: every pair of people is compared)."), as_json: bool = JsonOpt) -> None:
+def duplicates(
+    gallery: str = GalleryArg,
+    fpir: Optional[float] = typer.Option(None, "--fpir", help="Share of people without a double who may be reported with one (default 1e-2)."),
+    threshold: Optional[float] = ThresholdOpt,
+    fmr: Optional[float] = FmrOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Pairs of people who are probably the same human (one face under two ids)."""
-    pairs = _call(gallery, lambda store: store.duplicates(threshold=threshold, false_match_rate=fmr))
+    pairs = _call(gallery, lambda store: store.duplicates(fpir=fpir, threshold=threshold, false_match_rate=fmr))
     if _emit([p.to_dict() for p in pairs], as_json):
         return
     table = Table("person a", "person b", "similarity")
     for pair in pairs:
         table.add_row(pair.person_a, pair.person_b, f"{pair.similarity:.3f}")
     console.print(table if pairs else "no probable duplicates")
+    if pairs:
+        console.print(f"operating point: {pairs[0].operating_point.describe()}")
 
 
 @app.command()

@@ -44,13 +44,22 @@ class ModelCard:
     eye_distance_below: float = 0.0
     #: embed each crop and its mirror image and add the two (test-time augmentation), where it measured better
     flip: bool = False
+    #: generalised Pareto model of the impostor scores above ``threshold`` (where the rate is ``rate``), for rates
+    #: below the calibrated table: FMR(t) = rate * (1 + shape * (t - threshold) / scale) ** (-1 / shape)
+    impostor_tail: dict = field(default_factory=dict)
+    #: per aggregation, how a person's m samples raise a stranger's chance to pass them: ``{"exponent": a}``, m ** a
+    aggregation: dict = field(default_factory=dict)
 
     def threshold_for(self, false_match_rate: float | None = None) -> float:
-        """Cosine threshold for a false-match rate, interpolated in log-FMR between calibrated points."""
+        """Cosine threshold for a false-match rate: interpolated in log-FMR between calibrated points, and read
+        from the tail model (``impostor_tail``) for rates below where it starts."""
         fmr = self.default_false_match_rate if false_match_rate is None else false_match_rate
         points = sorted((float(k), v) for k, v in self.thresholds.items())
         if not points:
             raise ValueError(f"Model card {self.name!r} has no calibrated thresholds; pass a threshold")
+        tail = self.impostor_tail
+        if tail and 0 < fmr < tail["rate"]:
+            return _tail_threshold(tail, fmr)
         if not points[0][0] <= fmr <= points[-1][0]:
             raise ValueError(
                 f"False-match rate {fmr:g} is outside the calibrated range of {self.name!r} "
@@ -64,8 +73,52 @@ class ModelCard:
                 return low_t + weight * (high_t - low_t)
         return points[0][1]
 
+    @property
+    def lowest_false_match_rate(self) -> float:
+        """The smallest per-comparison rate this card gives a threshold for (0 with a tail model)."""
+        return 0.0 if self.impostor_tail else min(float(k) for k in self.thresholds)
+
+    def false_match_rate_at(self, threshold: float) -> float:
+        """The per-comparison false-match rate a cosine threshold stands for (the inverse of :meth:`threshold_for`);
+        clipped to the calibrated range's ends where the card knows nothing further."""
+        points = sorted((v, float(k)) for k, v in self.thresholds.items())
+        if not points:
+            raise ValueError(f"Model card {self.name!r} has no calibrated thresholds")
+        tail = self.impostor_tail
+        if tail and threshold >= tail["threshold"]:
+            return _tail_rate(tail, threshold)
+        if threshold <= points[0][0]:
+            return points[0][1]
+        if threshold >= points[-1][0]:
+            return points[-1][1]
+        for (low_t, low_fmr), (high_t, high_fmr) in zip(points, points[1:]):
+            if low_t <= threshold <= high_t:
+                weight = (threshold - low_t) / (high_t - low_t) if high_t > low_t else 0.0
+                return math.exp(math.log(low_fmr) + weight * (math.log(high_fmr) - math.log(low_fmr)))
+        return points[-1][1]
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _tail_rate(tail: dict, threshold: float) -> float:
+    """FMR above the tail's start from its generalised Pareto fit (0 past a bounded tail's end)."""
+    excess = (threshold - tail["threshold"]) / tail["scale"]
+    shape = tail["shape"]
+    if abs(shape) < 1e-9:
+        return tail["rate"] * math.exp(-excess)
+    base = 1.0 + shape * excess
+    return tail["rate"] * base ** (-1.0 / shape) if base > 0 else 0.0
+
+
+def _tail_threshold(tail: dict, fmr: float) -> float:
+    """Inverse of :func:`_tail_rate`, capped at cosine 1 (a bounded tail ends before rates that small)."""
+    ratio, shape = fmr / tail["rate"], tail["shape"]
+    if abs(shape) < 1e-9:
+        excess = -math.log(ratio)
+    else:
+        excess = (ratio ** (-shape) - 1.0) / shape
+    return min(tail["threshold"] + tail["scale"] * excess, 1.0)
 
 
 def user_cards_dir() -> Path:

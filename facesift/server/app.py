@@ -111,8 +111,14 @@ class FacePolicy(Params):
     policy: str = Field("all", pattern="^(all|largest|central)$", description="Which faces: all, largest or central")
 
 
-class SearchParams(Operating):
+class GalleryOperating(Operating):
+    fpir: float | None = Field(None, gt=0, lt=1, description="False-positive identification rate for the gallery as it is "
+                               "(default 0.01): the share of strangers' searches allowed to match anyone")
+
+
+class SearchParams(GalleryOperating):
     k: int = Field(5, ge=1, le=100, description="How many people to return")
+    faces: str = Field("one", pattern="^(one|all)$", description="one: the photo's face; all: every face, each with its box")
 
 
 class EnrolParams(Params):
@@ -155,6 +161,9 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     _add_error_handlers(app)
     _add_pages(app)
     _add_endpoints(app, config)
+    from facesift.server.openset import add_open_set_endpoints
+
+    add_open_set_endpoints(app)
     return app
 
 
@@ -396,29 +405,31 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
     # --- identification ------------------------------------------------------------------------------------
     @app.post("/v1/galleries/{gallery}/search", tags=["search"], openapi_extra=openapi_body(SearchParams, ("image",)))
     async def search(request: Request, gallery: str, key: Caller) -> dict[str, Any]:
-        """Who is the (largest) face in the image? Up to k people, best first, and match/unknown/no_face."""
+        """Who is the (largest) face in the image, or with faces=all every face? Up to k people, best first, and
+        match/unknown/no_face, at the operating point stated in the answer (FPIR, gallery size, threshold)."""
         _allowed(key, gallery)
         service = _service(request)
         opened, _ = service.galleries.get(gallery)
         params, images = await read_request(request, SearchParams, ("image",))
 
         def run():
-            return opened.search(images["image"][0], k=params.k, threshold=params.threshold,
-                                 false_match_rate=params.false_match_rate)
+            verb = opened.search_faces if params.faces == "all" else opened.search
+            return verb(images["image"][0], k=params.k, fpir=params.fpir, threshold=params.threshold,
+                        false_match_rate=params.false_match_rate)
 
         return (await service.pool.run(run)).to_dict()
 
     @app.post("/v1/galleries/{gallery}/persons/{person_id}/check", tags=["search"],
-              openapi_extra=openapi_body(Operating, ("image",)))
+              openapi_extra=openapi_body(GalleryOperating, ("image",)))
     async def check(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:
         """The profile-photo check: is this photo the person, someone else enrolled, nobody known, or unusable?"""
         _allowed(key, gallery)
         service = _service(request)
         opened, _ = service.galleries.get(gallery)
-        params, images = await read_request(request, Operating, ("image",))
+        params, images = await read_request(request, GalleryOperating, ("image",))
 
         def run():
-            return opened.check(person_id, images["image"][0], threshold=params.threshold,
+            return opened.check(person_id, images["image"][0], fpir=params.fpir, threshold=params.threshold,
                                 false_match_rate=params.false_match_rate)
 
         return (await service.pool.run(run)).to_dict()

@@ -273,7 +273,7 @@ async function search() {
                   element("div", { className: "muted" }, `similarity ${candidate.similarity.toFixed(2)}`));
       list.append(item);
     }
-    out.append(list);
+    out.append(list, element("p", { className: "muted", id: "search-point" }, describePoint(result.operating_point)));
   } catch (error) {
     out.textContent = error.message;
   }
@@ -309,7 +309,8 @@ async function check() {
     const [tone, say] = CHECK_WORDS[result.outcome] || ["bad", () => result.outcome];
     out.innerHTML = "";
     out.append(element("p", { id: "check-summary", className: "outcome " + tone }, say(result)),
-               element("p", { className: "muted" }, result.reasons.join("; ")));
+               element("p", { className: "muted" }, result.reasons.join("; ")),
+               element("p", { className: "muted", id: "check-point" }, describePoint(result.operating_point)));
   } catch (error) {
     out.textContent = error.message;
   }
