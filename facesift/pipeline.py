@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Literal, Sequence
 import numpy as np
 
 from facesift.detection import create_detector
-from facesift.errors import FacesiftError, NoFaceError
+from facesift.errors import FacesiftError, InvalidArgumentError, NoFaceError
 from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, decode_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
 from facesift.recognition import create_embedder
@@ -50,7 +50,7 @@ class _Analysed:
 def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]) -> list[Face]:
     """Which faces of a photo to use: the largest, the one nearest the centre, or all of them."""
     if policy not in FACE_POLICIES:
-        raise ValueError(f"Unknown face policy {policy!r}; choose one of {', '.join(FACE_POLICIES)}")
+        raise InvalidArgumentError(f"Unknown face policy {policy!r}; choose one of {', '.join(FACE_POLICIES)}")
     if policy == "all" or not faces:
         return list(faces)
     if policy == "largest":

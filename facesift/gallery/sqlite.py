@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 from usearch.index import Index
 
-from facesift.errors import GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
+from facesift.errors import GalleryClosedError, GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
 from facesift.gallery.base import Gallery, Person, Sample, register_backend, split_uri
 
 SCHEMA_VERSION = 1
@@ -266,12 +266,12 @@ class SQLiteGallery(Gallery):
 
     def close(self) -> None:
         with self._lock:
-            if getattr(self, "_db", None) is None:
+            if getattr(self, "_db", None) is None or isinstance(self._db, _Closed):
                 return
             if self._index is not None and self._unsaved:
                 self.save_index()
             self._db.close()
-            self._db = None
+            self._db = _Closed(self.path)
 
     # --- storage primitives --------------------------------------------------------------------------
     def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
@@ -450,6 +450,17 @@ class SQLiteGallery(Gallery):
             "memory_bytes": int(self._index.memory_usage),
             "log_position": self._seq,
         }
+
+
+class _Closed:
+    """Stands in for the connection of a closed gallery, so a call that was under way when another thread
+    closed it (a service deleting the gallery) gets a typed error instead of an AttributeError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise GalleryClosedError(f"The gallery {self.path} was closed (deleted?) while in use; open it again")
 
 
 def _create_private(path: Path) -> None:

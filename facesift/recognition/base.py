@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from facesift.alignment import align_face
-from facesift.errors import UnknownBackendError
+from facesift.errors import InvalidArgumentError, UnknownBackendError
 from facesift.registry import Registry, user_dir
 from facesift.results import Face
 
@@ -50,9 +50,9 @@ class ModelCard:
         fmr = self.default_false_match_rate if false_match_rate is None else false_match_rate
         points = sorted((float(k), v) for k, v in self.thresholds.items())
         if not points:
-            raise ValueError(f"Model card {self.name!r} has no calibrated thresholds; pass a threshold")
+            raise InvalidArgumentError(f"Model card {self.name!r} has no calibrated thresholds; pass a threshold")
         if not points[0][0] <= fmr <= points[-1][0]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"False-match rate {fmr:g} is outside the calibrated range of {self.name!r} "
                 f"({points[0][0]:g} to {points[-1][0]:g}); pass an explicit threshold instead"
             )
