@@ -88,7 +88,8 @@ def _decode(data: bytes, name: str, max_pixels: int, reduce_to: int | None) -> t
             warnings.simplefilter("ignore")  # Pillow's bomb warning: we check the size ourselves, below
             pil = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # Pillow's own limit (its MAX_IMAGE_PIXELS, left as the host set it)
-        raise ImageTooLargeError(f"{name} is over Pillow's decompression-bomb limit: {exc}") from exc
+        limit = min(max_pixels, 2 * Image.MAX_IMAGE_PIXELS) if Image.MAX_IMAGE_PIXELS else max_pixels
+        raise ImageTooLargeError(f"{name} is over the limit of {limit:,} pixels ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"{name} is not an image in a format we can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
