@@ -25,7 +25,6 @@ import os
 import platform
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +37,7 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import FACES, REPO, free_port, rss_mb  # noqa: E402  (the sibling benchmark's helpers)
+from service import FACES, free_port, rss_mb, start_service  # noqa: E402  (the sibling benchmark's helpers)
 
 GALLERIES = ("soak-kept", "soak-plain")
 #: operation -> weight of the mix
@@ -222,22 +221,6 @@ class Soak:
         return (r.status_code if r.status_code != 204 else 200), r.text
 
 
-def start_server(work: Path, port: int) -> subprocess.Popen:
-    env = os.environ | {"FACESIFT_DATA_DIR": str(work), "FACESIFT_WORKERS": "2", "FACESIFT_QUEUE_SIZE": "4", "PYTHONPATH": str(REPO)}
-    log = open(work / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "facesift", "serve", "--port", str(port)], env=env, cwd=REPO, stdout=log, stderr=log)
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            raise SystemExit(f"the service did not start; see {work / 'server.log'}")
-        time.sleep(0.2)
-
-
 def stored_samples(galleries_dir: Path, gallery: str) -> dict[str, str]:
     """sample id -> person id, read from the gallery's SQLite file (read-only)."""
     with sqlite3.connect(f"file:{galleries_dir / gallery / 'gallery.db'}?mode=ro", uri=True) as db:
@@ -265,7 +248,7 @@ def main() -> None:
 
     _, key = KeyStore(work / "keys.json").create("soak", admin=True)
     port = free_port()
-    server = start_server(work, port)
+    server = start_service(work, port)
     url = f"http://127.0.0.1:{port}"
     soak = Soak(url, key, people, args.clients, args.seed)
     samples: list[dict] = []
