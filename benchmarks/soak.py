@@ -37,7 +37,7 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import FACES, free_port, rss_mb, start_service  # noqa: E402  (the sibling benchmark's helpers)
+from service import FACES, free_port, rss_mb, start_service
 
 GALLERIES = ("soak-kept", "soak-plain")
 #: operation -> weight of the mix

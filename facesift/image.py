@@ -32,7 +32,7 @@ def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS, redu
     in [0, 1]) or a PIL image. EXIF orientation is applied, greyscale is expanded to three channels and an
     alpha channel is composited over white. ``reduce_to`` (pixels) decodes a larger JPEG at the smallest
     DCT scale (1/2, 1/4, 1/8) that keeps at least that many pixels, so a 40 Mpx photo never costs 40 Mpx of
-    memory when detection needs far less (``scale_of`` tells by how much it was reduced).
+    memory when detection needs far less (``decode_image`` also says by how much it was reduced).
     """
     return decode_image(source, max_pixels=max_pixels, reduce_to=reduce_to)[0]
 

@@ -67,6 +67,6 @@ def server_config(app: Any, config: ServiceConfig, **options: Any) -> uvicorn.Co
     """The Uvicorn settings for ``app`` under ``config`` (host and port, timeouts, limits); ``options`` override."""
     protocol = type("FacesiftH11Protocol", (GuardedH11Protocol,),
                     {"header_timeout": config.header_timeout, "max_connections": config.max_connections})
-    settings: dict[str, Any] = dict(host=config.host, port=config.port, http=protocol, timeout_keep_alive=config.keep_alive_timeout,
-                                    access_log=False, log_level="info")
+    settings: dict[str, Any] = {"host": config.host, "port": config.port, "http": protocol, "access_log": False,
+                                "timeout_keep_alive": config.keep_alive_timeout, "log_level": "info"}
     return uvicorn.Config(app, **(settings | options))

@@ -99,7 +99,7 @@ class ServiceMiddleware:
             else:
                 try:
                     message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     exchange.refused = (408, "RequestTimeout",
                                         f"The request body did not arrive within {self.body_timeout:g} s; send it faster")
                     raise BodyTimeoutError(exchange.refused[2]) from None
@@ -126,7 +126,7 @@ class ServiceMiddleware:
                                   extra=[(b"www-authenticate", b"ApiKey")])
             else:
                 await self.app(scope, guarded_receive, guarded_send)
-        except Exception as exc:  # the last line of defence: every failure becomes a JSON answer
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: every failure becomes a JSON answer
             if exchange.refused is not None:
                 if not exchange.started:
                     await _send_error(exchange, send, *exchange.refused, close=True)
@@ -167,7 +167,7 @@ class ServiceMiddleware:
 
 
 def _gone(exc: BaseException) -> bool:
-    return isinstance(exc, ClientDisconnect) or isinstance(exc, (ConnectionResetError, BrokenPipeError))
+    return isinstance(exc, (ClientDisconnect, ConnectionResetError, BrokenPipeError))
 
 
 async def _send_error(exchange: _Exchange, send: Send, status: int, kind: str, detail: str, *, close: bool = False,

@@ -36,7 +36,7 @@ def _raw(url: str, data: bytes, *, read_for: float = 5.0) -> tuple[bytes, float]
                     length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
                     if len(body) >= length:
                         break
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             pass
     return answer, time.monotonic() - started
 
@@ -150,8 +150,7 @@ def test_scoped_keys_see_no_server_file_paths(service):
 
 
 def test_the_first_admin_key_goes_to_a_private_file_when_not_on_a_terminal(tmp_path):
-    from facesift.server.keys import first_admin_key
-    from facesift.server.keys import KeyStore
+    from facesift.server.keys import KeyStore, first_admin_key
 
     config = load_config(data_dir=tmp_path)
     out = io.StringIO()  # a log file, not a terminal
@@ -204,7 +203,7 @@ def test_slow_headers_are_cut_off(strict):
             sock.settimeout(1)
             try:
                 closed = sock.recv(1024) == b""
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 closed = True
     assert closed and time.monotonic() - started < 3.5
 
@@ -222,7 +221,7 @@ def test_a_trickled_body_gets_408(strict):
             try:
                 sock.sendall(b"{")
                 answer = sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except (BrokenPipeError, ConnectionResetError):
                 break
@@ -241,7 +240,7 @@ def test_idle_connections_are_limited_and_closed(strict):
             return sock.recv(1) == b""
         except ConnectionResetError:
             return True
-        except socket.timeout:
+        except TimeoutError:
             return False
 
     refused = sum(closed(s, 0.05) for s in sockets)
