@@ -45,12 +45,13 @@ def serve(
     import uvicorn
 
     from facesift.server.app import create_app
-    from facesift.server.connections import server_config
+    from facesift.server.connections import release_large_buffers, server_config
 
     settings = _config(config, host=host, port=port, data_dir=data_dir)
     first_admin_key(settings, errors.file)
     errors.print(f"Open http://{settings.host}:{settings.port}/ and sign in with a key; API docs at /docs")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    release_large_buffers()
     uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
