@@ -14,6 +14,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+# onnxruntime >= 1.29 records usage telemetry (a device id and an event queue under ~/.cache/Microsoft, sent
+# when a network is there) unless this is set before it initialises; a user who chose otherwise keeps it.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 from facesift.errors import (
     EmptyImageError,
     FacesiftError,

@@ -50,8 +50,16 @@ class NoFaceError(FacesiftError):
     """No face was found where one was required."""
 
 
+class InvalidArgumentError(FacesiftError, ValueError):
+    """An argument a caller passed is out of range or contradicts another (a ValueError, as before)."""
+
+
 class GalleryError(FacesiftError):
     """A gallery operation could not be done (bad URI, unreachable backend, inconsistent state)."""
+
+
+class GalleryClosedError(GalleryError):
+    """The gallery was closed (by another thread, or because it was deleted) while it was being used."""
 
 
 class PersonNotFoundError(GalleryError, KeyError):

@@ -22,25 +22,31 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".pp
 #: Default pixel limit: 64 megapixels is far above any camera a face photo comes from, and far below a bomb.
 DEFAULT_MAX_PIXELS = 64_000_000
 
-# Pillow's own bomb check fires at 2x its MAX_IMAGE_PIXELS; we check the header ourselves before decoding.
-Image.MAX_IMAGE_PIXELS = None
-
 _HIGH_BIT_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_image(source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS, reduce_to: int | None = None) -> np.ndarray:
     """Decode ``source`` to a contiguous RGB uint8 array of shape (H, W, 3).
 
     Accepts a path, raw bytes, a binary file object, a numpy array (greyscale, RGB or RGBA; uint8, or float
     in [0, 1]) or a PIL image. EXIF orientation is applied, greyscale is expanded to three channels and an
-    alpha channel is composited over white.
+    alpha channel is composited over white. ``reduce_to`` (pixels) decodes a larger JPEG at the smallest
+    DCT scale (1/2, 1/4, 1/8) that keeps at least that many pixels, so a 40 Mpx photo never costs 40 Mpx of
+    memory when detection needs far less (``decode_image`` also says by how much it was reduced).
     """
+    return decode_image(source, max_pixels=max_pixels, reduce_to=reduce_to)[0]
+
+
+def decode_image(
+    source: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS, reduce_to: int | None = None
+) -> tuple[np.ndarray, float]:
+    """``load_image`` and the factor its width and height were reduced by (1.0: full size)."""
     if isinstance(source, np.ndarray):
-        return _from_array(source, max_pixels)
+        return _from_array(source, max_pixels), 1.0
     if isinstance(source, Image.Image):
-        return _from_pil(source, max_pixels, name="PIL image")
+        return _from_pil(source, max_pixels, name="PIL image"), 1.0
     data, name = _read_bytes(source)
-    return _decode(data, name, max_pixels)
+    return _decode(data, name, max_pixels, reduce_to)
 
 
 def image_sha256(source: ImageInput) -> str:
@@ -74,25 +80,36 @@ def _read_bytes(source: ImageInput) -> tuple[bytes, str]:
     )
 
 
-def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+def _decode(data: bytes, name: str, max_pixels: int, reduce_to: int | None) -> tuple[np.ndarray, float]:
     if not data:
         raise EmptyImageError(f"{name} is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # Pillow's bomb warning: we check the size ourselves, below
             pil = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (its MAX_IMAGE_PIXELS, left as the host set it)
+        limit = min(max_pixels, 2 * Image.MAX_IMAGE_PIXELS) if Image.MAX_IMAGE_PIXELS else max_pixels
+        raise ImageTooLargeError(f"{name} is over the limit of {limit:,} pixels ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise NotAnImageError(f"{name} is not an image in a format we can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise NotAnImageError(f"{name} could not be opened as an image: {exc}") from exc
     _check_size(pil.size, name, max_pixels)
+    full_width = pil.width
+    if reduce_to is not None and pil.format == "JPEG" and pil.width * pil.height > reduce_to:
+        shrink = (reduce_to / (pil.width * pil.height)) ** 0.5
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pil.draft(pil.mode, (max(1, int(pil.width * shrink)), max(1, int(pil.height * shrink))))
     try:
-        pil.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pil.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
             raise TruncatedImageError(f"{name} is truncated: its data ends before the image does") from exc
         raise NotAnImageError(f"{name} could not be decoded: {exc}") from exc
-    return _from_pil(pil, max_pixels, name)
+    return _from_pil(pil, max_pixels, name), pil.width / full_width
 
 
 def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:

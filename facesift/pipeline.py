@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Literal, Sequence
 import numpy as np
 
 from facesift.detection import create_detector
-from facesift.errors import FacesiftError, NoFaceError
-from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
+from facesift.errors import FacesiftError, InvalidArgumentError, NoFaceError
+from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, decode_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
 from facesift.recognition import create_embedder
 from facesift.recognition.trained import installed_low_resolution, low_resolution_embedders
@@ -50,7 +50,7 @@ class _Analysed:
 def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]) -> list[Face]:
     """Which faces of a photo to use: the largest, the one nearest the centre, or all of them."""
     if policy not in FACE_POLICIES:
-        raise ValueError(f"Unknown face policy {policy!r}; choose one of {', '.join(FACE_POLICIES)}")
+        raise InvalidArgumentError(f"Unknown face policy {policy!r}; choose one of {', '.join(FACE_POLICIES)}")
     if policy == "all" or not faces:
         return list(faces)
     if policy == "largest":
@@ -81,6 +81,7 @@ class Pipeline:
         low_resolution: bool = True,
         restorer: str | None = None,
         restore_below: float = 12.0,
+        decode_pixels: int | None = None,
     ) -> None:
         self.detector = create_detector(detector, **(detector_options or {}))
         self.embedder = create_embedder(embedder, **(embedder_options or {}))
@@ -89,6 +90,8 @@ class Pipeline:
         self.restore_below = restore_below
         self.quality_policy = quality_policy
         self.max_pixels = max_pixels
+        #: a JPEG over this many pixels is decoded reduced (``load_image(reduce_to=)``); boxes stay in its pixels
+        self.decode_pixels = decode_pixels
         self.workers = workers or max(2, min(4, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="facesift")
 
@@ -179,7 +182,7 @@ class Pipeline:
 
     # --- internals -----------------------------------------------------------------------------------
     def _analyse(self, image: ImageInput, policy: str) -> _Analysed:
-        pixels = load_image(image, max_pixels=self.max_pixels)
+        pixels, scale = decode_image(image, max_pixels=self.max_pixels, reduce_to=self.decode_pixels)
         height, width = pixels.shape[:2]
         faces = select_faces(self.detector.detect(pixels), policy, (width, height))
         crops = aligned = [self.embedder.align(pixels, face) for face in faces]
@@ -193,6 +196,9 @@ class Pipeline:
                 for face, crop in zip(faces, crops)
             ]
         route = [self._route(item.face, crop) for item, crop in zip(detected, aligned)]
+        if scale != 1.0:  # decoded reduced: report the faces in the source image's pixels
+            detected = [DetectedFace(item.face.scaled(1 / scale), item.quality) for item in detected]
+            width, height = round(width / scale), round(height / scale)
         return _Analysed((width, height), detected, crops, route)
 
     def _route(self, face: Face, crop: np.ndarray) -> int:

@@ -71,6 +71,12 @@ class Face(_ToDict):
     def landmarks_array(self) -> np.ndarray:
         return np.asarray(self.landmarks, dtype=np.float32)
 
+    def scaled(self, factor: float) -> Face:
+        """The same face in an image ``factor`` times as large (an image decoded reduced, mapped back)."""
+        box = tuple(float(v * factor) for v in self.box)
+        points = tuple((float(x * factor), float(y * factor)) for x, y in self.landmarks)
+        return Face(box, points, self.score, self.detector)
+
 
 @dataclass(frozen=True)
 class FaceQuality(_ToDict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput
 from facesift.pipeline import Pipeline
 from facesift.recognition import ModelCard
@@ -20,10 +21,10 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
 def resolve_threshold(card: ModelCard, threshold: float | None, false_match_rate: float | None) -> tuple[float, float | None]:
     """The threshold to apply and the false-match rate it stands for (None when the caller fixed it)."""
     if threshold is not None and false_match_rate is not None:
-        raise ValueError("Pass either a threshold or a false-match rate, not both")
+        raise InvalidArgumentError("Pass either a threshold or a false-match rate, not both")
     if threshold is not None:
         if not -1.0 <= threshold <= 1.0:
-            raise ValueError(f"A cosine threshold must be in [-1, 1], got {threshold}")
+            raise InvalidArgumentError(f"A cosine threshold must be in [-1, 1], got {threshold}")
         return float(threshold), None
     fmr = card.default_false_match_rate if false_match_rate is None else false_match_rate
     return card.threshold_for(fmr), fmr

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from facesift.errors import GalleryError, ImageError, PersonNotFoundError, UnknownBackendError
+from facesift.errors import GalleryError, ImageError, InvalidArgumentError, PersonNotFoundError, UnknownBackendError
 from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
 from facesift.image import ImageInput, image_sha256
 from facesift.pipeline import Pipeline, get_pipeline
@@ -254,7 +254,7 @@ class Gallery(ABC):
         aggregation: str = "best",
     ) -> None:
         if aggregation not in AGGREGATIONS:
-            raise ValueError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+            raise InvalidArgumentError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
         self.uri = uri
         self.model = model
         self.detector = detector
@@ -302,7 +302,7 @@ class Gallery(ABC):
 
     def list_persons(self, offset: int = 0, limit: int = 100) -> list[Person]:
         if offset < 0 or limit < 0:
-            raise ValueError("offset and limit must not be negative")
+            raise InvalidArgumentError("offset and limit must not be negative")
         with self._lock:
             return self._list_persons(offset, limit)
 
@@ -508,7 +508,7 @@ class Gallery(ABC):
         """Nearest people (one candidate each, best first) for each row of ``vectors``."""
         vectors = self._as_queries(vectors)
         if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+            raise InvalidArgumentError(f"k must be at least 1, got {k}")
         with self._lock:
             ranked = self._rank(vectors, k)
             people = {pid for row in ranked for pid, *_ in row}
@@ -800,7 +800,7 @@ def pick_face(faces: Sequence[FaceEmbedding]) -> tuple[FaceEmbedding | None, str
 
 def _check_person_id(person_id: str) -> None:
     if not isinstance(person_id, str) or not person_id.strip() or len(person_id) > 256:
-        raise ValueError("A person id must be a non-empty string of at most 256 characters")
+        raise InvalidArgumentError("A person id must be a non-empty string of at most 256 characters")
 
 
 def _image_bytes(image: ImageInput) -> bytes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from facesift.errors import InvalidArgumentError
 from facesift.recognition.base import ModelCard
 from facesift.results import _ToDict
 
@@ -74,11 +75,11 @@ def operating_point(
     """The threshold that keeps the FPIR of a gallery of ``gallery_size`` people (``samples`` samples in all,
     default one each) at ``fpir``, with people's samples aggregated by ``aggregation``."""
     if not 0 < fpir < 1:
-        raise ValueError(f"An FPIR must be between 0 and 1 (exclusive), got {fpir}")
+        raise InvalidArgumentError(f"An FPIR must be between 0 and 1 (exclusive), got {fpir}")
     if aggregation not in AGGREGATIONS:
-        raise ValueError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        raise InvalidArgumentError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
     if gallery_size < 0 or (samples is not None and samples < 0):
-        raise ValueError("A gallery size must not be negative")
+        raise InvalidArgumentError("A gallery size must not be negative")
     people = max(int(gallery_size), 1)
     total = max(int(samples if samples is not None else people), people)
     per_person = -math.expm1(math.log1p(-fpir) / people)  # 1 - (1 - fpir) ** (1 / N), without cancellation
@@ -104,15 +105,15 @@ def resolve_operating_point(
     ``threshold``; none means :data:`DEFAULT_FPIR`. The result states all three for this gallery."""
     given = [name for name, value in (("fpir", fpir), ("false_match_rate", false_match_rate), ("threshold", threshold)) if value is not None]
     if len(given) > 1:
-        raise ValueError(f"Pass at most one of fpir, false_match_rate and threshold (got {' and '.join(given)})")
+        raise InvalidArgumentError(f"Pass at most one of fpir, false_match_rate and threshold (got {' and '.join(given)})")
     if threshold is not None:
         if not -1.0 <= threshold <= 1.0:
-            raise ValueError(f"A cosine threshold must be in [-1, 1], got {threshold}")
+            raise InvalidArgumentError(f"A cosine threshold must be in [-1, 1], got {threshold}")
         fmr = card.false_match_rate_at(threshold)
         return OperatingPoint(fpir_at(card, fmr, gallery_size, samples, aggregation), fmr, float(threshold), gallery_size, samples, aggregation, "threshold")
     if false_match_rate is not None:
         if not 0 < false_match_rate < 1:
-            raise ValueError(f"A false-match rate must be between 0 and 1 (exclusive), got {false_match_rate}")
+            raise InvalidArgumentError(f"A false-match rate must be between 0 and 1 (exclusive), got {false_match_rate}")
         implied = fpir_at(card, false_match_rate, gallery_size, samples, aggregation)
         return OperatingPoint(implied, false_match_rate, card.threshold_for(false_match_rate), gallery_size, samples, aggregation, "false_match_rate")
     point = operating_point(card, gallery_size, DEFAULT_FPIR if fpir is None else fpir, aggregation, samples)

@@ -9,6 +9,7 @@ Below ``exact_below`` samples the index is searched exhaustively (as fast as the
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -20,7 +21,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 from usearch.index import Index
 
-from facesift.errors import GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
+from facesift.errors import GalleryClosedError, GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
 from facesift.gallery.base import Gallery, Person, Sample, register_backend, split_uri
 
 SCHEMA_VERSION = 1
@@ -78,8 +79,10 @@ class SQLiteGallery(Gallery):
         self.exact_below = exact_below
         self.save_every = save_every
         self._index_options = dict(connectivity=connectivity, expansion_add=expansion_add, expansion_search=expansion_search, dtype=dtype)
+        _create_private(self.path)  # SQLite gives its WAL and shared-memory files the same mode
         try:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten with zeros, not left in free pages
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged sample survives power loss too
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -90,6 +93,8 @@ class SQLiteGallery(Gallery):
             raise GalleryError(f"{self.path} is not a usable SQLite gallery: {exc}") from exc
         self._data_version = -1
         self._unsaved = 0
+        #: the in-memory index still holds removed vectors' bytes (usearch only marks them): rebuild before saving
+        self._holds_removed = False
         self._open_index()
 
     # --- transactions --------------------------------------------------------------------------------
@@ -169,7 +174,7 @@ class SQLiteGallery(Gallery):
                     index.add(keys, _vectors([r[1] for r in rows], self.dims), threads=os.cpu_count() or 1)
             finally:
                 self._db.execute("COMMIT")
-            self._index, self._seq = index, seq
+            self._index, self._seq, self._holds_removed = index, seq, False
             self.save_index()
 
     def _catch_up(self) -> None:
@@ -184,6 +189,7 @@ class SQLiteGallery(Gallery):
         gone = np.array([k for k, added in final.items() if not added and k in self._index], dtype=np.uint64)
         if len(gone):
             self._index.remove(gone)
+            self._holds_removed = True
         fresh = [k for k, added in final.items() if added]
         for start in range(0, len(fresh), 900):
             chunk = fresh[start : start + 900]
@@ -204,18 +210,22 @@ class SQLiteGallery(Gallery):
 
     def save_index(self) -> None:
         """Persist the index beside the database (atomically; only if newer than the file there)."""
-        with self._lock, open(self.path.with_name(self.path.name + ".usearch.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        if self._holds_removed:  # never write removed faces' vectors back to disk
+            self.rebuild_index()
+            return
+        with self._lock, self._index_file_lock():
             saved = self._read_sidecar()
             if saved is not None and saved["seq"] >= self._seq and self.index_path.is_file():
                 self._unsaved = 0
                 return
             tmp = self.index_path.with_name(f"{self.index_path.name}.{os.getpid()}.tmp")
             self._index.save(str(tmp))
+            os.chmod(tmp, 0o600)
             os.replace(tmp, self.index_path)
             sidecar = {"seq": self._seq, "samples": len(self._index), "dims": self.dims, "saved_at": time.time()}
             tmp_json = self._sidecar.with_name(f"{self._sidecar.name}.{os.getpid()}.tmp")
             tmp_json.write_text(json.dumps(sidecar))
+            os.chmod(tmp_json, 0o600)
             os.replace(tmp_json, self._sidecar)
             # The file now covers everything up to seq: older log rows are no longer needed by anyone
             # opening it; a process whose index is older than this rebuilds (see _catch_up).
@@ -223,6 +233,25 @@ class SQLiteGallery(Gallery):
                 self._db.execute("DELETE FROM changes WHERE seq <= ?", (self._seq,))
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'pruned_through'", (str(self._seq),))
             self._unsaved = 0
+
+    @contextlib.contextmanager
+    def _index_file_lock(self) -> Iterator[None]:
+        """Processes take turns writing or removing the index file."""
+        handle = os.open(self.path.with_name(self.path.name + ".usearch.lock"), os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)
+
+    def _erase_deleted(self) -> None:
+        """Make a deletion real on disk. SQLite has zeroed the rows (secure_delete); the WAL still holds the
+        pages as they were, so it is checkpointed into the file and truncated; the index file keeps removed
+        vectors' bytes (usearch only marks them), so it is removed, to be rebuilt from SQLite when saved."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._index_file_lock():
+            self._sidecar.unlink(missing_ok=True)
+            self.index_path.unlink(missing_ok=True)
 
     def _read_sidecar(self) -> dict | None:
         try:
@@ -237,12 +266,12 @@ class SQLiteGallery(Gallery):
 
     def close(self) -> None:
         with self._lock:
-            if getattr(self, "_db", None) is None:
+            if getattr(self, "_db", None) is None or isinstance(self._db, _Closed):
                 return
             if self._index is not None and self._unsaved:
                 self.save_index()
             self._db.close()
-            self._db = None
+            self._db = _Closed(self.path)
 
     # --- storage primitives --------------------------------------------------------------------------
     def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
@@ -289,6 +318,7 @@ class SQLiteGallery(Gallery):
             ).rowcount
             db.execute("DELETE FROM persons WHERE person_id = ?", (person_id,))
         self._after_write()
+        self._erase_deleted()
         return removed
 
     def _remove_sample(self, sample_id: str) -> None:
@@ -296,6 +326,7 @@ class SQLiteGallery(Gallery):
             if db.execute("DELETE FROM samples WHERE sample_id = ?", (sample_id,)).rowcount == 0:
                 raise SampleNotFoundError(f"No sample {sample_id!r} in the gallery")
         self._after_write()
+        self._erase_deleted()
 
     def _sample_image(self, sample_id: str) -> bytes | None:
         row = self._db.execute("SELECT key FROM samples WHERE sample_id = ?", (sample_id,)).fetchone()
@@ -419,6 +450,25 @@ class SQLiteGallery(Gallery):
             "memory_bytes": int(self._index.memory_usage),
             "log_position": self._seq,
         }
+
+
+class _Closed:
+    """Stands in for the connection of a closed gallery, so a call that was under way when another thread
+    closed it (a service deleting the gallery) gets a typed error instead of an AttributeError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise GalleryClosedError(f"The gallery {self.path} was closed (deleted?) while in use; open it again")
+
+
+def _create_private(path: Path) -> None:
+    """A new gallery file is readable by its owner only (0600): it holds faces."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _person(row: tuple) -> Person:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from facesift.alignment import align_face
-from facesift.errors import UnknownBackendError
+from facesift.errors import InvalidArgumentError, UnknownBackendError
 from facesift.registry import Registry, user_dir
 from facesift.results import Face
 
@@ -56,12 +56,12 @@ class ModelCard:
         fmr = self.default_false_match_rate if false_match_rate is None else false_match_rate
         points = sorted((float(k), v) for k, v in self.thresholds.items())
         if not points:
-            raise ValueError(f"Model card {self.name!r} has no calibrated thresholds; pass a threshold")
+            raise InvalidArgumentError(f"Model card {self.name!r} has no calibrated thresholds; pass a threshold")
         tail = self.impostor_tail
         if tail and 0 < fmr < tail["rate"]:
             return _tail_threshold(tail, fmr)
         if not points[0][0] <= fmr <= points[-1][0]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"False-match rate {fmr:g} is outside the calibrated range of {self.name!r} "
                 f"({points[0][0]:g} to {points[-1][0]:g}); pass an explicit threshold instead"
             )
@@ -83,7 +83,7 @@ class ModelCard:
         clipped to the calibrated range's ends where the card knows nothing further."""
         points = sorted((v, float(k)) for k, v in self.thresholds.items())
         if not points:
-            raise ValueError(f"Model card {self.name!r} has no calibrated thresholds")
+            raise InvalidArgumentError(f"Model card {self.name!r} has no calibrated thresholds")
         tail = self.impostor_tail
         if tail and threshold >= tail["threshold"]:
             return _tail_rate(tail, threshold)

@@ -27,9 +27,11 @@ from starlette.exceptions import HTTPException
 import facesift
 from facesift.errors import (
     FacesiftError,
+    GalleryClosedError,
     GalleryError,
     ImageError,
     ImageTooLargeError,
+    InvalidArgumentError,
     ModelError,
     NoFaceError,
     NotAnImageError,
@@ -42,7 +44,7 @@ from facesift.errors import (
 from facesift.pipeline import Pipeline
 from facesift.server.config import ServiceConfig
 from facesift.server.galleries import Galleries, GalleryExistsError, GalleryNotFoundError
-from facesift.server.inputs import Params, UnsupportedMediaError, keep_uploads_in_memory, openapi_body, read_request
+from facesift.server.inputs import Params, UnsupportedMediaError, openapi_body, read_request
 from facesift.server.keys import GALLERY_NAME, ApiKey, KeyStore
 from facesift.server.middleware import BodyTooLargeError, ServiceMiddleware
 from facesift.server.workers import OverloadedError, WorkerPool
@@ -59,11 +61,13 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ImageError, 422),
     (NoFaceError, 422),
     (GalleryNotFoundError, 404),
+    (GalleryClosedError, 404),  # deleted while the request ran
     (PersonNotFoundError, 404),
     (SampleNotFoundError, 404),
     (GalleryExistsError, 409),
     (PersonExistsError, 409),
     (UnknownBackendError, 422),
+    (InvalidArgumentError, 422),
     (ModelError, 500),
     (GalleryError, 400),
 )
@@ -86,7 +90,8 @@ class Service:
 
     @classmethod
     def start(cls, config: ServiceConfig) -> Service:
-        pipeline = Pipeline(config.detector, config.model, max_pixels=config.max_pixels, workers=config.workers)
+        pipeline = Pipeline(config.detector, config.model, max_pixels=config.max_pixels, workers=config.workers,
+                            decode_pixels=config.decode_pixels)
         blank = np.full((pipeline.embedder.input_size,) * 2 + (3,), 128, np.uint8)
         pipeline.detect(blank)  # load (and on first use check and repair) every model before serving
         pipeline.embedder.embed([blank])
@@ -140,7 +145,6 @@ class NewPerson(Params):
 def create_app(config: ServiceConfig | None = None) -> FastAPI:
     """The service as an ASGI app; models load when it starts (``uvicorn`` runs its lifespan)."""
     config = config or ServiceConfig()
-    keep_uploads_in_memory(config.max_upload_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -157,7 +161,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(ServiceMiddleware, max_body=config.max_upload_bytes)
+    app.add_middleware(ServiceMiddleware, max_body=config.max_upload_bytes, body_timeout=config.body_timeout,
+                       log_person_ids=config.log_person_ids)
     _add_error_handlers(app)
     _add_pages(app)
     _add_endpoints(app, config)
@@ -172,10 +177,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def facesift_error(_: Request, exc: FacesiftError) -> JSONResponse:
         status = next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
         return error_response(status, type(exc).__name__, str(exc))
-
-    @app.exception_handler(ValueError)
-    async def value_error(_: Request, exc: ValueError) -> JSONResponse:
-        return error_response(422, "ValueError", str(exc))
 
     @app.exception_handler(UnsupportedMediaError)
     async def unsupported_media(_: Request, exc: UnsupportedMediaError) -> JSONResponse:
@@ -270,6 +271,18 @@ async def _admin(key: Caller) -> ApiKey:
     return key
 
 
+#: the largest page offset (SQLite's integers stop at 2**63 - 1; no gallery comes near this)
+MAX_OFFSET = 10**12
+
+
+def _without_paths(stats: dict[str, Any]) -> dict[str, Any]:
+    """Gallery stats as clients see them: no file paths of the server (``uri``, the index's ``file``)."""
+    stats.pop("uri", None)
+    if isinstance(stats.get("index"), dict):
+        stats["index"] = {k: v for k, v in stats["index"].items() if k != "file"}
+    return stats
+
+
 def _allowed(key: ApiKey, gallery: str) -> None:
     if not key.can_use(gallery):
         raise HTTPException(403, f"This key may not use gallery {gallery!r}")
@@ -329,7 +342,7 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
         """Settings and counts of a gallery."""
         _allowed(key, gallery)
         opened, info = _service(request).galleries.get(gallery)
-        return info.to_dict() | {"stats": opened.stats().to_dict()}
+        return info.to_dict() | {"stats": _without_paths(opened.stats().to_dict())}
 
     @app.delete("/v1/galleries/{gallery}", tags=["galleries"], status_code=204)
     def delete_gallery(request: Request, gallery: str, _: Annotated[ApiKey, Depends(_admin)]) -> Response:
@@ -341,7 +354,7 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
     @app.get("/v1/galleries/{gallery}/persons", tags=["persons"])
     def list_persons(
         request: Request, gallery: str, key: Caller,
-        offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """Enrolled people, oldest first, a page at a time."""
         _allowed(key, gallery)

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from facesift.cli import console, errors, print_error
-from facesift.server.keys import ApiKeyError, KeyStore
+from facesift.server.keys import ApiKeyError, KeyStore, first_admin_key
 
 keys_app = typer.Typer(help="Create, revoke and list the service's API keys.", no_args_is_help=True)
 
@@ -39,20 +39,20 @@ def serve(
 ) -> None:
     """Start the service: REST API under /v1, the web page at /, API docs at /docs.
 
-    On first start (no keys yet) it creates an admin key and prints it once.
+    On first start (no keys yet) it creates an admin key: printed once on a terminal, else written to a
+    private file (0600) in the data folder, so it never lands in a log.
     """
     import uvicorn
 
     from facesift.server.app import create_app
+    from facesift.server.connections import release_large_buffers, server_config
 
     settings = _config(config, host=host, port=port, data_dir=data_dir)
-    store = KeyStore(settings.keys_path)
-    if not store.active():
-        _, secret = store.create("first admin", admin=True)
-        errors.print(f"[bold]No API keys yet: created an admin key. It is shown only now; keep it safe:[/]\n\n  {secret}\n")
+    first_admin_key(settings, errors.file)
     errors.print(f"Open http://{settings.host}:{settings.port}/ and sign in with a key; API docs at /docs")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="info")
+    release_large_buffers()
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
 @keys_app.command("create")

@@ -33,6 +33,13 @@ class ServiceConfig(BaseSettings):
     workers: int = Field(2, gt=0, description="Inference threads (about one per core)")
     queue_size: int = Field(16, ge=0, description="Requests that may wait for a worker; beyond them 503")
     retry_after: int = Field(2, ge=1, description="Seconds a 503 asks the client to wait")
+    # what a slow or hostile client may hold (docs/service.md, "Limits and timeouts")
+    header_timeout: float = Field(10.0, gt=0, description="Seconds a client has to send a request's headers; then the connection is closed")
+    body_timeout: float = Field(60.0, gt=0, description="Seconds a client has to send a request's body; then 408")
+    keep_alive_timeout: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open")
+    max_connections: int = Field(256, gt=0, description="Open connections at most; one more is closed at once")
+    decode_pixels: int | None = Field(8_000_000, gt=0, description="A larger JPEG is decoded reduced (DCT scaling) to at least this many pixels")
+    log_person_ids: bool = Field(False, description="Write person ids in the access log as they are (default: a per-run hash)")
 
     @property
     def keys_path(self) -> Path:

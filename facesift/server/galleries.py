@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from facesift.errors import GalleryError
+from facesift.errors import GalleryError, InvalidArgumentError
 from facesift.gallery import Gallery, open_gallery
 from facesift.pipeline import Pipeline
 from facesift.results import _ToDict
@@ -69,7 +69,7 @@ class Galleries:
 
     def create(self, name: str, *, keep_images: bool = False) -> GalleryInfo:
         if not GALLERY_NAME.match(name):
-            raise ValueError(f"Bad gallery name {name!r}: use 1-63 lower-case letters, digits, - and _")
+            raise InvalidArgumentError(f"Bad gallery name {name!r}: use 1-63 lower-case letters, digits, - and _")
         with self._lock:
             folder = self.root / name
             if (folder / _SETTINGS).exists():
@@ -79,7 +79,7 @@ class Galleries:
             if keep_images and not gallery.supports_images:
                 gallery.close()
                 shutil.rmtree(folder)
-                raise ValueError(f"The {self.backend} gallery backend cannot keep images; create the gallery without them")
+                raise InvalidArgumentError(f"The {self.backend} gallery backend cannot keep images; create the gallery without them")
             self._open[name] = gallery
             (folder / _SETTINGS).write_text(json.dumps({"keep_images": keep_images, "created_at": time.time()}))
         return self.info(name)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartParser
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,11 +32,6 @@ class Params(BaseModel):
 
 class UnsupportedMediaError(Exception):
     """The request, or one of its parts, is not of a content type we accept (415)."""
-
-
-def keep_uploads_in_memory(limit: int) -> None:
-    """Starlette spools uploads over 1 MB to a temporary file; raise that to the body limit so none is."""
-    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limit + 1)
 
 
 async def read_request(
@@ -71,10 +66,14 @@ def _error(field: str, message: str) -> dict[str, Any]:
 
 
 async def _read_multipart(request: Request, images: tuple[str, ...], max_images: int):
+    parser = MultiPartParser(request.headers, request.stream(), max_files=max_images + len(images), max_fields=50)
+    # Starlette spools uploads over 1 MB to a temporary file; none is here (the body is capped before it gets
+    # here). Set on this parser only: the class, and so every other Starlette app in the process, is left alone.
+    parser.spool_max_size = sys.maxsize
     try:
-        form = await request.form(max_files=max_images + len(images), max_fields=50)
-    except HTTPException as exc:  # Starlette's words for a broken multipart body or too many parts
-        raise RequestValidationError([_error("body", f"malformed multipart body: {exc.detail}")]) from None
+        form = await parser.parse()
+    except MultiPartException as exc:  # Starlette's words for a broken multipart body or too many parts
+        raise RequestValidationError([_error("body", f"malformed multipart body: {exc.message}")]) from None
     fields: dict[str, Any] = {}
     found: dict[str, list[bytes]] = {}
     for name, value in form.multi_items():

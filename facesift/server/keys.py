@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from facesift.errors import FacesiftError
 from facesift.results import _ToDict
@@ -132,3 +133,24 @@ class KeyStore:
         if key is None or key.revoked_at is not None:
             return None
         return key if hmac.compare_digest(key.digest, _digest(key.salt, match.group(2))) else None
+
+
+def first_admin_key(settings, stream: IO[str]) -> None:  # settings: a ServiceConfig
+    """When the keys file holds no active key, create an admin key and hand it over once: on ``stream`` if
+    it is a terminal, else in ``<data_dir>/first-admin-key.txt`` (mode 0600; delete it once read)."""
+    store = KeyStore(settings.keys_path)
+    if store.active():
+        return
+    _, secret = store.create("first admin", admin=True)
+    if stream.isatty():
+        stream.write(f"No API keys yet: created an admin key. It is shown only now; keep it safe:\n\n  {secret}\n\n")
+        return
+    path = Path(settings.data_dir) / "first-admin-key.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(handle, 0o600)
+    with os.fdopen(handle, "w") as out:
+        out.write(secret + "\n")
+    stream.write(f"No API keys yet: created an admin key and wrote it to {path} (readable by you only); "
+                 "read it, keep it safe, delete the file\n")
+

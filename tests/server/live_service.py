@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from facesift.server import KeyStore, ServiceConfig, create_app
+from facesift.server.connections import server_config
 
 
 @dataclass
@@ -28,12 +29,11 @@ class LiveService:
 
 
 @contextmanager
-def run_service(config: ServiceConfig) -> Iterator[LiveService]:
-    """Start the app on 127.0.0.1 (port chosen by the OS), wait until it serves, stop it afterwards."""
+def run_service(config: ServiceConfig, app=None) -> Iterator[LiveService]:
+    """Start the app (``create_app(config)`` unless given) on 127.0.0.1 (port chosen by the OS), wait until it
+    serves, stop it afterwards."""
     _, admin = KeyStore(config.keys_path).create("tests admin", admin=True)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    )
+    server = uvicorn.Server(server_config(app or create_app(config), config, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="facesift-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 120
