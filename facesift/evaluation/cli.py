@@ -60,6 +60,14 @@ def _print(ctx: typer.Context, reports, out: Optional[Path], title: str) -> None
         for row in rows:
             table.add_row(*row)
         console.print(table)
+    slices = [(r.label, s) for r in reports for s in getattr(r, "slices", ())]
+    if slices:
+        table = Table("run", "attribute", "value", "pairs", "accuracy %", "at default threshold %",
+                      "same person accepted at default %", title="Slices")
+        for label, s in slices:
+            table.add_row(label, s.attribute, s.value, f"{s.pairs:,}", f"{100 * s.accuracy:.2f}",
+                          *("n/a" if v is None else f"{100 * v:.2f}" for v in (s.accuracy_at_default, s.tar_at_default)))
+        console.print(table)
     for report in reports:
         inner = [p.report for p in getattr(report, "points", ())] or [report]
         for item in inner:
@@ -206,3 +214,79 @@ def calibrate(
             console.print(f"wrote the thresholds into {path}")
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
+
+
+@app.command("age-gap")
+def age_gap(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Folder laid out as <person>/y/<image> (young) beside "
+                              "<person>/<image> (adult), or any <person>/<image> set with --ages."),
+    ages: Optional[Path] = typer.Option(None, "--ages", help="CSV image,age[,person]: pairs across ages, "
+                                        "reported by age gap (instead of the y/ layout)."),
+    enrol_photos: List[int] = typer.Option([], "--enrol-photos", help="Also score each young photo against the "
+                                           "person enrolled with up to N adult photos (repeat for several N)."),
+    model: List[str] = MODELS,
+    detector: List[str] = DETECTORS,
+    out: Optional[Path] = OUT,
+    cache_dir: Optional[Path] = CACHE,
+) -> None:
+    """The same person years apart against other people: accuracy, TAR@FAR and the default threshold, by age gap."""
+    from facesift.evaluation.agegap import evaluate_age_gap
+
+    reports = []
+    try:
+        with _progress() as progress:
+            for name, det in _combinations(model, detector):
+                for photos in [0, *enrol_photos]:
+                    reports.append(evaluate_age_gap(data, ages=ages, model=name, detector=det, enrol_photos=photos,
+                                                    cache_dir=cache_dir, progress=progress))
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    _print(ctx, reports, out, f"Age gap on {data.name}")
+
+
+@app.command()
+def kin(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Folder laid out as <family>/<member>/<image>."),
+    relationships: Path = typer.Option(..., "--relationships", help="CSV p1,p2[,type] of related members "
+                                       "(<family>/<member>)."),
+    model: List[str] = MODELS,
+    detector: List[str] = DETECTORS,
+    half: str = typer.Option("all", "--families", help="all, or the families' fit / report half (alternate "
+                             "families in sorted order): calibrate on one, report on the other."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Write relative-safe thresholds (relatives' "
+                                   "false-match rates 1e-1, 1e-2, 1e-3) into the model card first."),
+    packaged: bool = typer.Option(False, "--packaged", help="Maintainers: write into the card shipped in "
+                                  "facesift/recognition/cards/."),
+    out: Optional[Path] = OUT,
+    cache_dir: Optional[Path] = CACHE,
+) -> None:
+    """Relatives as impostors: false-match rate among relatives beside strangers at each operating point."""
+    from facesift.evaluation.kinship import (
+        calibrate_relatives,
+        evaluate_kin,
+        load_kin,
+        split_families,
+        write_relative_thresholds,
+    )
+
+    if half not in ("all", "fit", "report"):
+        print_error(f"--families must be all, fit or report, got {half!r}")
+        raise typer.Exit(2)
+    reports = []
+    try:
+        fit, report_half = split_families(load_kin(data, relationships))
+        families = {"all": None, "fit": fit, "report": report_half}[half]
+        with _progress() as progress:
+            for name, det in _combinations(model, detector):
+                if calibrate:
+                    thresholds = calibrate_relatives(data, relationships, model=name, detector=det, families=families,
+                                                     cache_dir=cache_dir, progress=progress)
+                    path = write_relative_thresholds(name, thresholds, _command(ctx), packaged=packaged)
+                    console.print(f"wrote relative-safe thresholds {thresholds} into {path}")
+                reports.append(evaluate_kin(data, relationships, model=name, detector=det, families=families,
+                                            cache_dir=cache_dir, progress=progress))
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    _print(ctx, reports, out, f"Relatives as impostors on {data.name}")

