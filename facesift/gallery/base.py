@@ -24,6 +24,7 @@ import numpy as np
 
 from facesift.errors import GalleryError, ImageError, PersonNotFoundError, UnknownBackendError
 from facesift.image import ImageInput, image_sha256
+from facesift.gallery.relatives import compare_relatives, merge_relatives
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.registry import Registry
 from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
@@ -395,17 +396,21 @@ class Gallery(ABC):
     def _strict_refusal(self, person_id: str, vector: np.ndarray) -> tuple[str, float, str] | None:
         """Strict mode: the other person this sample is closer to than to its own, if any."""
         candidates = self._rank(vector[None, :], 5)[0]
+        threshold = self.card.threshold_for(None)
+        kin = compare_relatives(self, person_id, vector[None, :], threshold)
+        if kin is not None:
+            candidates = merge_relatives(candidates, kin)
         other = next((c for c in candidates if c[0] != person_id), None)
         if other is None:
             return None
         own = self._person_scores(vector[None, :], [person_id]).get(person_id)
-        threshold = self.card.threshold_for(None)
         if own is None:
             if other[1] >= threshold:
                 return other[0], other[1], f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
             return None
         if other[1] > own[0]:
-            return other[0], other[1], f"closer to {other[0]!r} (similarity {other[1]:.3f}) than to {person_id!r} ({own[0]:.3f})"
+            reason = f"closer to {other[0]!r} (similarity {other[1]:.3f}) than to {person_id!r} ({own[0]:.3f})"
+            return other[0], other[1], reason + (f"; {kin.note}" if kin is not None else "")
         return None
 
     def add_samples(self, samples: Iterable[Sample], *, create: bool = True) -> int:
@@ -513,7 +518,10 @@ class Gallery(ABC):
         analysed = self.pipeline.represent(image, policy="all")
 
         def outcome(kind, reasons, face=None, owner=None, other=None, other_sim=None) -> CheckResult:
-            return CheckResult(kind, person_id, owner, other, other_sim, limit, tuple(reasons), face.face if face else None, face.quality if face else None)
+            reasons = tuple(reasons) + ((kin.note,) if kin is not None else ())
+            return CheckResult(kind, person_id, owner, other, other_sim, limit, reasons, face.face if face else None, face.quality if face else None)
+
+        kin = None
 
         chosen, problem = pick_face(tuple(analysed))
         if chosen is None:
@@ -524,6 +532,9 @@ class Gallery(ABC):
         with self._lock:
             own = self._person_scores(vector, [person_id]).get(person_id)
             others = [c for c in self._rank(vector, 3)[0] if c[0] != person_id]
+            kin = compare_relatives(self, person_id, vector, limit)
+        if kin is not None:  # registered relatives: all compared, and the relative-safe point decides
+            others, limit = merge_relatives(others, kin), kin.threshold
         owner_sim = own[0] if own else None
         other, other_sim = (others[0][0], others[0][1]) if others else (None, None)
         if owner_sim is not None and owner_sim >= limit and (other_sim is None or owner_sim >= other_sim):
