@@ -76,7 +76,7 @@ def read_layout(data: Path) -> dict[str, tuple[list[tuple[Path, float]], list[tu
 
 
 def read_ages(path: Path, data: Path) -> dict[str, list[tuple[Path, float]]]:
-    """A CSV ``image,age[,person]``: each person's photos with their age (person defaults to the image's folder)."""
+    """A CSV ``image,age[,person]``: each person's photos with their age (person defaults to the top folder of the image path)."""
     if not path.is_file():
         raise DatasetError(f"Ages file {path} does not exist")
     with open(path, newline="") as handle:
@@ -94,7 +94,7 @@ def read_ages(path: Path, data: Path) -> dict[str, list[tuple[Path, float]]]:
             age = float(row["age"])
         except ValueError:
             raise DatasetError(f"{path}: row {number} has age={row['age']!r}; expected a number of years") from None
-        person = (row.get("person") or "").strip() or Path(row["image"]).parent.as_posix()
+        person = (row.get("person") or "").strip() or Path(row["image"]).parts[0]
         people.setdefault(person, []).append((image, age))
     return people
 

@@ -60,7 +60,7 @@ class KinReport(_ToDict):
     genuine_pairs: int
     stranger_pairs: int
     relative_pairs: dict[str, int]
-    points: tuple[KinPoint, ...]
+    operating_points: tuple[KinPoint, ...]
     notes: tuple[str, ...]
     seconds: float
     genuine: np.ndarray = field(repr=False, compare=False)
@@ -214,7 +214,7 @@ def evaluate_kin(
         failed_images=len(embeddings.failures), genuine_pairs=int(scores["genuine"].size),
         stranger_pairs=int(scores["strangers"].size),
         relative_pairs={kind: int(np.sum(scores["relative_types"] == kind)) for kind in kinds},
-        points=tuple(points), notes=tuple(notes), seconds=time.perf_counter() - started, **scores,
+        operating_points=tuple(points), notes=tuple(notes), seconds=time.perf_counter() - started, **scores,
     )
 
 
@@ -229,7 +229,8 @@ def calibrate_relatives(
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, float]:
-    """Relative-safe thresholds: per rate, the lowest threshold at which at most that share of relative pairs match."""
+    """Relative-safe thresholds: per rate, the lowest threshold at which at most that share of relative pairs match
+    (rates the number of relative pairs cannot measure are left out)."""
     kin = load_kin(data, relationships)
     if families is not None:
         kin = kin.subset(families)
@@ -238,8 +239,10 @@ def calibrate_relatives(
     for rate in rates:
         cut = metrics.strict_cut(scores["relatives"], rate)
         if cut is None:
-            raise DatasetError(f"{scores['relatives'].size} relative pairs cannot measure a rate of {rate:g}")
+            continue  # too few relative pairs to measure this rate
         thresholds[f"{rate:g}"] = math.floor(cut * 1e4) / 1e4 + 1e-4  # the next 4-decimal value above the cut
+    if not thresholds:
+        raise DatasetError(f"{scores['relatives'].size} relative pairs cannot measure a rate of {min(rates):g} or above")
     return thresholds
 
 

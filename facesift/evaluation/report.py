@@ -93,7 +93,7 @@ def kin_table(reports: Sequence[KinReport]) -> tuple[list[str], list[list[str]]]
     header += [f"{kind} FMR %" for kind in kinds] if kinds != ["related"] else []
     rows = []
     for r in reports:
-        for p in r.points:
+        for p in r.operating_points:
             row = [r.label, p.name, f"{p.threshold:.4f}", _percent(p.true_match_rate), _percent(p.stranger_fmr, 3),
                    _percent(p.relative_fmr, 3)]
             rows.append(row + ([_percent(p.by_type.get(kind), 3) for kind in kinds] if kinds != ["related"] else []))
