@@ -25,15 +25,7 @@ import numpy as np
 from facesift.errors import DatasetError
 from facesift.evaluation.datasets import _image_files
 from facesift.evaluation.embeddings import embed_images
-from facesift.evaluation.verification import (
-    FAILED_SCORE,
-    FAILURE_POLICY,
-    PairsReport,
-    ProgressCallback,
-    SliceResult,
-    _progress,
-    _summary,
-)
+from facesift.evaluation.verification import FAILED_SCORE, FAILURE_POLICY, PairsReport, ProgressCallback, SliceResult, _progress, _summary
 from facesift.gallery.base import MEAN_TOP
 
 YOUNG_FOLDER = "y"
@@ -99,20 +91,36 @@ def read_ages(path: Path, data: Path) -> dict[str, list[tuple[Path, float]]]:
     return people
 
 
+def _people(data: Path, ages: str | Path | None) -> dict[str, tuple[list[tuple[Path, float]], list[tuple[Path, float]]]]:
+    """Each person's (earlier photos, later photos) with ages (nominal 0 / 1 in the y/ layout)."""
+    if ages is None:
+        return read_layout(data)
+    layout = {}
+    for person, photos in read_ages(Path(ages), data).items():
+        photos = sorted(photos, key=lambda item: item[1])
+        if len({age for _, age in photos}) > 1:
+            layout[person] = (photos, photos)
+    return layout
+
+
+def age_gap_people(data: str | Path, ages: str | Path | None = None) -> list[str]:
+    """The people the protocol can use (photos at two ages), sorted."""
+    return sorted(_people(Path(data), ages))
+
+
+def split_people(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """People alternately into a fitting half and a reporting half (sorted order)."""
+    names = sorted(names)
+    return names[0::2], names[1::2]
+
+
 def age_gap_units(
     data: str | Path, ages: str | Path | None = None, *, folds: int = 10, enrol_photos: int = 0, seed: int = 0,
     people: Sequence[str] | None = None,
 ) -> list[AgeGapUnit]:
     """The protocol's decisions (see the module docstring); ``people`` restricts it to those people (a split)."""
     data = Path(data)
-    if ages is None:
-        layout = read_layout(data)
-    else:
-        layout = {}
-        for person, photos in read_ages(Path(ages), data).items():
-            photos = sorted(photos, key=lambda item: item[1])
-            if len({age for _, age in photos}) > 1:
-                layout[person] = (photos, photos)
+    layout = _people(data, ages)
     if people is not None:
         wanted = set(people)
         layout = {name: value for name, value in layout.items() if name in wanted}

@@ -216,6 +216,16 @@ def calibrate(
         _fail(exc)
 
 
+PEOPLE_HALF = typer.Option("all", "--people", help="all, or the people's fit / report half (alternate people in "
+                            "sorted order): fit anything on one, report on the other.")
+
+
+def _half(half: str, split: tuple[list[str], list[str]]) -> list[str] | None:
+    if half not in ("all", "fit", "report"):
+        raise ValueError(f"--people / --families must be all, fit or report, got {half!r}")
+    return {"all": None, "fit": split[0], "report": split[1]}[half]
+
+
 @app.command("age-gap")
 def age_gap(
     ctx: typer.Context,
@@ -225,21 +235,23 @@ def age_gap(
                                         "reported by age gap (instead of the y/ layout)."),
     enrol_photos: List[int] = typer.Option([], "--enrol-photos", help="Also score each young photo against the "
                                            "person enrolled with up to N adult photos (repeat for several N)."),
+    half: str = PEOPLE_HALF,
     model: List[str] = MODELS,
     detector: List[str] = DETECTORS,
     out: Optional[Path] = OUT,
     cache_dir: Optional[Path] = CACHE,
 ) -> None:
     """The same person years apart against other people: accuracy, TAR@FAR and the default threshold, by age gap."""
-    from facesift.evaluation.agegap import evaluate_age_gap
+    from facesift.evaluation.agegap import age_gap_people, evaluate_age_gap, split_people
 
     reports = []
     try:
+        people = _half(half, split_people(age_gap_people(data, ages)))
         with _progress() as progress:
             for name, det in _combinations(model, detector):
                 for photos in [0, *enrol_photos]:
                     reports.append(evaluate_age_gap(data, ages=ages, model=name, detector=det, enrol_photos=photos,
-                                                    cache_dir=cache_dir, progress=progress))
+                                                    people=people, cache_dir=cache_dir, progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"Age gap on {data.name}")
@@ -263,21 +275,11 @@ def kin(
     cache_dir: Optional[Path] = CACHE,
 ) -> None:
     """Relatives as impostors: false-match rate among relatives beside strangers at each operating point."""
-    from facesift.evaluation.kinship import (
-        calibrate_relatives,
-        evaluate_kin,
-        load_kin,
-        split_families,
-        write_relative_thresholds,
-    )
+    from facesift.evaluation.kinship import calibrate_relatives, evaluate_kin, load_kin, split_families, write_relative_thresholds
 
-    if half not in ("all", "fit", "report"):
-        print_error(f"--families must be all, fit or report, got {half!r}")
-        raise typer.Exit(2)
     reports = []
     try:
-        fit, report_half = split_families(load_kin(data, relationships))
-        families = {"all": None, "fit": fit, "report": report_half}[half]
+        families = _half(half, split_families(load_kin(data, relationships)))
         with _progress() as progress:
             for name, det in _combinations(model, detector):
                 if calibrate:
@@ -290,3 +292,31 @@ def kin(
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"Relatives as impostors on {data.name}")
+
+
+@app.command("template-aging")
+def template_aging(
+    data: Path = typer.Option(..., "--data", help="Folder laid out as <person>/y/<image> beside <person>/<image>."),
+    half: str = PEOPLE_HALF,
+    max_added: int = typer.Option(5, "--max-added", help="Samples the policy may add per person."),
+    model: str = typer.Option("sface", "--model", help="Embedder of the simulated gallery."),
+) -> None:
+    """Simulated profile-photo updates: how often the owner is still recognised, with and without template aging."""
+    from facesift.evaluation.agegap import age_gap_people, split_people
+    from facesift.evaluation.aging import simulate_template_aging
+    from facesift.gallery.template_aging import AgingPolicy
+
+    try:
+        people = _half(half, split_people(age_gap_people(data, None)))
+        with _progress() as progress:
+            result = simulate_template_aging(data, people=people, policy=AgingPolicy(max_added=max_added), model=model,
+                                             progress=progress)
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    table = Table("people", "enrolled young photos", "updates added / offered", "impostor photos added / offered",
+                  "last adult photo OWNER: young enrolment %", "after the updates %", "McNemar p",
+                  title=f"Template aging on {data.name}")
+    table.add_row(str(result.people), str(result.enrolled_photos), f"{result.updates_added} / {result.updates_offered}",
+                  f"{result.impostors_added} / {result.impostor_updates}", f"{100 * result.owner_before:.2f}",
+                  f"{100 * result.owner_after:.2f}", f"{result.mcnemar_p:.2g}")
+    console.print(table)

@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from facesift.errors import GalleryError, ImageError, PersonNotFoundError, UnknownBackendError
-from facesift.image import ImageInput, image_sha256
 from facesift.gallery.relatives import compare_relatives, merge_relatives
+from facesift.image import ImageInput, image_sha256
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.registry import Registry
 from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
