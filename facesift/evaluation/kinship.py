@@ -57,6 +57,7 @@ class KinReport(_ToDict):
     members: int
     images: int
     failed_images: int
+    failure_policy: str
     genuine_pairs: int
     stranger_pairs: int
     relative_pairs: dict[str, int]
@@ -204,14 +205,14 @@ def evaluate_kin(
         "related member; strangers: every two photos from different families",
         "FMR x: the card's threshold for a false-match rate x among strangers (celeba300); relative-safe x: the "
         "threshold at which a share x of relative pairs matched on the families it was calibrated on",
-        "a photo without a face scores -1 (never a match)",
     ]
     if kinds == [UNTYPED]:
         notes.append("the relationships file has no type column, so relatives are reported together")
     return KinReport(
         dataset=str(kin.root), relationships=str(relationships), model=embeddings.model, detector=detector,
         families=len(kin.families), members=len(kin.members), images=len(embeddings.vectors),
-        failed_images=len(embeddings.failures), genuine_pairs=int(scores["genuine"].size),
+        failed_images=len(embeddings.failures), failure_policy="a photo without a face scores -1 (never a match)",
+        genuine_pairs=int(scores["genuine"].size),
         stranger_pairs=int(scores["strangers"].size),
         relative_pairs={kind: int(np.sum(scores["relative_types"] == kind)) for kind in kinds},
         operating_points=tuple(points), notes=tuple(notes), seconds=time.perf_counter() - started, **scores,
@@ -240,7 +241,7 @@ def calibrate_relatives(
         cut = metrics.strict_cut(scores["relatives"], rate)
         if cut is None:
             continue  # too few relative pairs to measure this rate
-        thresholds[f"{rate:g}"] = math.floor(cut * 1e4) / 1e4 + 1e-4  # the next 4-decimal value above the cut
+        thresholds[f"{rate:g}"] = round(math.floor(cut * 1e4) / 1e4 + 1e-4, 4)  # the next 4-decimal value above the cut
     if not thresholds:
         raise DatasetError(f"{scores['relatives'].size} relative pairs cannot measure a rate of {min(rates):g} or above")
     return thresholds
