@@ -9,7 +9,7 @@ the people it is tested on).
 
 ``enrol_photos`` turns it into the profile-photo question: each young photo against a person *enrolled*
 with up to that many of their adult photos (scored as the gallery scores a person, the mean of the best
-``MEAN_TOP`` samples), the impostor against another person's enrolment.
+``MEAN_TOP`` samples, or with ``aggregation="best"`` the best one), the impostor against another person's enrolment.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from facesift.errors import DatasetError
 from facesift.evaluation.datasets import _image_files
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.verification import FAILED_SCORE, FAILURE_POLICY, PairsReport, ProgressCallback, SliceResult, _progress, _summary
-from facesift.gallery.base import MEAN_TOP
+from facesift.gallery.base import AGGREGATIONS, MEAN_TOP
 
 YOUNG_FOLDER = "y"
 #: age-gap bins (years) for a CSV with ages: [low, high)
@@ -162,12 +162,12 @@ def age_gap_units(
     return units
 
 
-def _score(probe: np.ndarray | None, references: list[np.ndarray | None]) -> float:
+def _score(probe: np.ndarray | None, references: list[np.ndarray | None], aggregation: str) -> float:
     usable = [r for r in references if r is not None]
     if probe is None or not usable:
         return FAILED_SCORE
     sims = np.sort(np.stack(usable) @ probe)[::-1]
-    return float(np.mean(sims[:MEAN_TOP]))
+    return float(sims[0] if aggregation == "best" else np.mean(sims[:MEAN_TOP]))
 
 
 def evaluate_age_gap(
@@ -177,11 +177,14 @@ def evaluate_age_gap(
     model: str = "sface",
     detector: str = "yunet",
     enrol_photos: int = 0,
+    aggregation: str = "mean_top",
     people: Sequence[str] | None = None,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> PairsReport:
     """Verification across years: a PairsReport whose slices are the age gaps (accuracy and at the default threshold)."""
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
     started = time.perf_counter()
     data = Path(data)
     units = age_gap_units(data, ages, enrol_photos=enrol_photos, people=people)
@@ -189,11 +192,12 @@ def evaluate_age_gap(
     embeddings = embed_images(images, model=model, detector=detector, cache_dir=cache_dir,
                               progress=_progress(progress, f"Embedding ({model}, {detector})"))
     vectors = embeddings.vectors
-    scores = np.array([_score(vectors[u.probe], [vectors[r] for r in u.references]) for u in units])
+    scores = np.array([_score(vectors[u.probe], [vectors[r] for r in u.references], aggregation) for u in units])
     same = np.array([u.same for u in units])
     folds = np.array([u.fold for u in units])
     summary = _summary(scores[same], scores[~same], scores, same, folds, model)
-    enrolment = f", enrolled with up to {enrol_photos} adult photos (mean of the best {MEAN_TOP})" if enrol_photos else ""
+    how = "the best one" if aggregation == "best" else f"mean of the best {MEAN_TOP}"
+    enrolment = f", enrolled with up to {enrol_photos} adult photos (scored as the gallery does: {how})" if enrol_photos else ""
     summary["notes"] += (
         f"age gap{enrolment}: each same-person decision has one different-person decision with the same young photo, "
         "against another person of its fold",
@@ -215,6 +219,6 @@ def evaluate_age_gap(
         impostor_pairs=int((~same).sum()), images=len(images), failed_images=len(failures), failed_pairs=failed,
         failure_policy=FAILURE_POLICY, slices=tuple(slices), failures=failures, cached_images=embeddings.cached,
         seconds=time.perf_counter() - started, genuine=scores[same], impostor=scores[~same],
-        variant=f"enrolled with {enrol_photos} photos" if enrol_photos else "", **summary,
+        variant=f"enrolled with {enrol_photos} photos ({aggregation})" if enrol_photos else "", **summary,
     )
 

@@ -235,6 +235,8 @@ def age_gap(
                                         "reported by age gap (instead of the y/ layout)."),
     enrol_photos: List[int] = typer.Option([], "--enrol-photos", help="Also score each young photo against the "
                                            "person enrolled with up to N adult photos (repeat for several N)."),
+    aggregation: str = typer.Option("mean_top", "--aggregation", help="How an enrolled person is scored (as the "
+                                    "gallery's aggregation): mean_top or best."),
     half: str = PEOPLE_HALF,
     model: List[str] = MODELS,
     detector: List[str] = DETECTORS,
@@ -251,7 +253,7 @@ def age_gap(
             for name, det in _combinations(model, detector):
                 for photos in [0, *enrol_photos]:
                     reports.append(evaluate_age_gap(data, ages=ages, model=name, detector=det, enrol_photos=photos,
-                                                    people=people, cache_dir=cache_dir, progress=progress))
+                                                    aggregation=aggregation, people=people, cache_dir=cache_dir, progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"Age gap on {data.name}")

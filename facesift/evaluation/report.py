@@ -110,9 +110,17 @@ def paired_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[s
             ) or not first.correct.size:
                 continue
             test = metrics.mcnemar(first.correct, second.correct)
-            rows.append([first.label, second.label, str(int((~first.correct).sum())), str(int((~second.correct).sum())),
-                         str(test.only_first), str(test.only_second), f"{test.p_value:.2g}"])
-    header = ["run A", "run B", "errors A", "errors B", "only A right", "only B right", "McNemar p"]
+            row = [first.label, second.label, str(int((~first.correct).sum())), str(int((~second.correct).sum())),
+                   str(test.only_first), str(test.only_second), f"{test.p_value:.2g}"]
+            if first.correct_at_default.size and first.correct_at_default.size == second.correct_at_default.size:
+                at_default = metrics.mcnemar(first.correct_at_default, second.correct_at_default)
+                row += [f"{int((~first.correct_at_default).sum())} / {int((~second.correct_at_default).sum())}",
+                        f"{at_default.p_value:.2g}"]
+            else:
+                row += ["n/a", "n/a"]
+            rows.append(row)
+    header = ["run A", "run B", "errors A", "errors B", "only A right", "only B right", "McNemar p",
+              "errors A / B at each default threshold", "McNemar p there"]
     return header, rows
 
 

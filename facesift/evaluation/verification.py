@@ -80,6 +80,8 @@ class PairsReport(_ToDict):
     #: the model card's default operating point (what ``verify`` uses) and the accuracy it gives on these pairs
     default_threshold: float | None = None
     accuracy_at_default: float | None = None
+    #: per pair: decided right with the card's default threshold (for paired tests at the default operating point)
+    correct_at_default: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0, bool))
     #: how this run differs from a plain one of the same protocol (e.g. "enrolled with 3 photos")
     variant: str = ""
 
@@ -148,7 +150,8 @@ def _at_default_threshold(model: str, scores: np.ndarray, same: np.ndarray) -> d
         threshold = load_card(model.split("+")[0]).threshold_for()
     except (FileNotFoundError, ValueError):
         return {}
-    return dict(default_threshold=threshold, accuracy_at_default=float(np.mean((scores >= threshold) == same)))
+    correct = (scores >= threshold) == same
+    return dict(default_threshold=threshold, accuracy_at_default=float(np.mean(correct)), correct_at_default=correct)
 
 
 def evaluate_pairs(
