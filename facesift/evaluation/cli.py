@@ -60,6 +60,14 @@ def _print(ctx: typer.Context, reports, out: Optional[Path], title: str) -> None
         for row in rows:
             table.add_row(*row)
         console.print(table)
+    slices = [(r.label, s) for r in reports for s in getattr(r, "slices", ())]
+    if slices:
+        table = Table("run", "attribute", "value", "pairs", "accuracy %", "at default threshold %",
+                      "same person accepted at default %", title="Slices")
+        for label, s in slices:
+            table.add_row(label, s.attribute, s.value, f"{s.pairs:,}", f"{100 * s.accuracy:.2f}",
+                          *("n/a" if v is None else f"{100 * v:.2f}" for v in (s.accuracy_at_default, s.tar_at_default)))
+        console.print(table)
     for report in reports:
         inner = [p.report for p in getattr(report, "points", ())] or [report]
         for item in inner:
@@ -243,3 +251,109 @@ def open_set(
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"Open-set identification on {', '.join(p.name for p in data)}")
+PEOPLE_HALF = typer.Option("all", "--people", help="all, or the people's fit / report half (alternate people in "
+                            "sorted order): fit anything on one, report on the other.")
+
+
+def _half(half: str, split: tuple[list[str], list[str]]) -> list[str] | None:
+    if half not in ("all", "fit", "report"):
+        raise ValueError(f"--people / --families must be all, fit or report, got {half!r}")
+    return {"all": None, "fit": split[0], "report": split[1]}[half]
+
+
+@app.command("age-gap")
+def age_gap(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Folder laid out as <person>/y/<image> (young) beside "
+                              "<person>/<image> (adult), or any <person>/<image> set with --ages."),
+    ages: Optional[Path] = typer.Option(None, "--ages", help="CSV image,age[,person]: pairs across ages, "
+                                        "reported by age gap (instead of the y/ layout)."),
+    enrol_photos: List[int] = typer.Option([], "--enrol-photos", help="Also score each young photo against the "
+                                           "person enrolled with up to N adult photos (repeat for several N)."),
+    aggregation: str = typer.Option("mean_top", "--aggregation", help="How an enrolled person is scored (as the "
+                                    "gallery's aggregation): mean_top or best."),
+    half: str = PEOPLE_HALF,
+    model: List[str] = MODELS,
+    detector: List[str] = DETECTORS,
+    out: Optional[Path] = OUT,
+    cache_dir: Optional[Path] = CACHE,
+) -> None:
+    """The same person years apart against other people: accuracy, TAR@FAR and the default threshold, by age gap."""
+    from facesift.evaluation.agegap import age_gap_people, evaluate_age_gap, split_people
+
+    reports = []
+    try:
+        people = _half(half, split_people(age_gap_people(data, ages)))
+        with _progress() as progress:
+            for name, det in _combinations(model, detector):
+                for photos in [0, *enrol_photos]:
+                    reports.append(evaluate_age_gap(data, ages=ages, model=name, detector=det, enrol_photos=photos,
+                                                    aggregation=aggregation, people=people, cache_dir=cache_dir, progress=progress))
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    _print(ctx, reports, out, f"Age gap on {data.name}")
+
+
+@app.command()
+def kin(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Folder laid out as <family>/<member>/<image>."),
+    relationships: Path = typer.Option(..., "--relationships", help="CSV p1,p2[,type] of related members "
+                                       "(<family>/<member>)."),
+    model: List[str] = MODELS,
+    detector: List[str] = DETECTORS,
+    half: str = typer.Option("all", "--families", help="all, or the families' fit / report half (alternate "
+                             "families in sorted order): calibrate on one, report on the other."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Write relative-safe thresholds (relatives' "
+                                   "false-match rates 1e-1, 1e-2, 1e-3) into the model card first."),
+    packaged: bool = typer.Option(False, "--packaged", help="Maintainers: write into the card shipped in "
+                                  "facesift/recognition/cards/."),
+    out: Optional[Path] = OUT,
+    cache_dir: Optional[Path] = CACHE,
+) -> None:
+    """Relatives as impostors: false-match rate among relatives beside strangers at each operating point."""
+    from facesift.evaluation.kinship import calibrate_relatives, evaluate_kin, load_kin, split_families, write_relative_thresholds
+
+    reports = []
+    try:
+        families = _half(half, split_families(load_kin(data, relationships)))
+        with _progress() as progress:
+            for name, det in _combinations(model, detector):
+                if calibrate:
+                    thresholds = calibrate_relatives(data, relationships, model=name, detector=det, families=families,
+                                                     cache_dir=cache_dir, progress=progress)
+                    path = write_relative_thresholds(name, thresholds, _command(ctx), packaged=packaged)
+                    console.print(f"wrote relative-safe thresholds {thresholds} into {path}")
+                reports.append(evaluate_kin(data, relationships, model=name, detector=det, families=families,
+                                            cache_dir=cache_dir, progress=progress))
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    _print(ctx, reports, out, f"Relatives as impostors on {data.name}")
+
+
+@app.command("template-aging")
+def template_aging(
+    data: Path = typer.Option(..., "--data", help="Folder laid out as <person>/y/<image> beside <person>/<image>."),
+    half: str = PEOPLE_HALF,
+    max_added: int = typer.Option(5, "--max-added", help="Samples the policy may add per person."),
+    model: str = typer.Option("sface", "--model", help="Embedder of the simulated gallery."),
+) -> None:
+    """Simulated profile-photo updates: how often the owner is still recognised, with and without template aging."""
+    from facesift.evaluation.agegap import age_gap_people, split_people
+    from facesift.evaluation.aging import simulate_template_aging
+    from facesift.gallery.template_aging import AgingPolicy
+
+    try:
+        people = _half(half, split_people(age_gap_people(data, None)))
+        with _progress() as progress:
+            result = simulate_template_aging(data, people=people, policy=AgingPolicy(max_added=max_added), model=model,
+                                             progress=progress)
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    table = Table("people", "enrolled young photos", "updates added / offered", "impostor photos added / offered",
+                  "last adult photo OWNER: young enrolment %", "after the updates %", "McNemar p",
+                  title=f"Template aging on {data.name}")
+    table.add_row(str(result.people), str(result.enrolled_photos), f"{result.updates_added} / {result.updates_offered}",
+                  f"{result.impostors_added} / {result.impostor_updates}", f"{100 * result.owner_before:.2f}",
+                  f"{100 * result.owner_after:.2f}", f"{result.mcnemar_p:.2g}")
+    console.print(table)

