@@ -8,6 +8,7 @@ one file that registers itself for a URI scheme; :func:`open_gallery` picks it f
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import importlib
 import json
@@ -439,14 +440,23 @@ class Gallery(ABC):
         ``decision`` is "match" when the best person's similarity reaches the threshold (by default the
         model card's, calibrated at a per-comparison false-match rate), else "unknown".
         """
-        limit, fmr = resolve_threshold(self.card, threshold, false_match_rate)
         faces = self.pipeline.represent(image, policy="largest")
         if not faces:
+            limit, fmr = resolve_threshold(self.card, threshold, false_match_rate)
             return SearchResult("no_face", (), limit, fmr, None, None)
         face = faces[0]
-        candidates = tuple(self.search_embeddings(face.embedding[None, :], k=k)[0])
+        found = self.search_embedding(face.embedding, k=k, threshold=threshold, false_match_rate=false_match_rate)
+        return dataclasses.replace(found, face=face.face, quality=face.quality)
+
+    def search_embedding(
+        self, vector: np.ndarray, *, k: int = 5, threshold: float | None = None, false_match_rate: float | None = None
+    ) -> SearchResult:
+        """``search`` for a face that is already embedded (a video track's aggregate, say): the same
+        candidates and the same decision at the same operating point; ``face`` and ``quality`` are None."""
+        limit, fmr = resolve_threshold(self.card, threshold, false_match_rate)
+        candidates = tuple(self.search_embeddings(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)[0])
         decision = "match" if candidates and candidates[0].similarity >= limit else "unknown"
-        return SearchResult(decision, candidates, limit, fmr, face.face, face.quality)
+        return SearchResult(decision, candidates, limit, fmr, None, None)
 
     def search_embeddings(self, vectors: np.ndarray, *, k: int = 5) -> list[list[Candidate]]:
         """Nearest people (one candidate each, best first) for each row of ``vectors``."""
