@@ -235,12 +235,14 @@ from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
 from facesift.gallery.cli import app as gallery_app  # noqa: E402
 from facesift.server.cli import keys_app, serve  # noqa: E402
 from facesift.training.cli import app as train_app  # noqa: E402
+from facesift.video.cli import video  # noqa: E402
 
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(keys_app, name="keys")
 app.add_typer(train_app, name="train")
 app.command()(serve)
+app.command()(video)
 
 
 def main() -> None:

@@ -53,6 +53,20 @@ def _container(head: bytes) -> str | None:
     return None
 
 
+def _mp4_without_frames(path: Path) -> bool:
+    """An MP4 whose top-level boxes are all there (index included) while its media data box is empty."""
+    import struct
+
+    data, offset, boxes = path.read_bytes(), 0, {}
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        if size < 8 or offset + size > len(data):
+            return False  # a box runs past the end: cut short, not empty
+        boxes[kind] = boxes.get(kind, 0) + size - 8
+        offset += size
+    return b"moov" in boxes and boxes.get(b"mdat", 0) == 0
+
+
 def _is_image(path: Path) -> bool:
     from PIL import Image, UnidentifiedImageError
 
@@ -94,6 +108,8 @@ class VideoReader:
                 raise NotAVideoError(f"Could not open {label}: no camera there, or the stream is unreachable")
             with open(source, "rb") as handle:
                 kind = _container(handle.read(512))
+            if kind == "MP4/QuickTime" and _mp4_without_frames(Path(source)):
+                raise EmptyVideoError(f"{label} is a complete MP4 with no frames in it")
             if kind is not None:
                 raise TruncatedVideoError(f"{label} starts like an {kind} video but cannot be decoded: it is cut short or damaged")
             raise NotAVideoError(f"{label} is not a video any decoder here can read (MP4, WebM, AVI, MPEG, FLV...)")
