@@ -231,6 +231,7 @@ def demo() -> None:
 
 
 # Each part of the library keeps its own commands; imported last because they use the helpers above.
+from facesift.cluster.cli import app as clusters_app, cluster  # noqa: E402
 from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
 from facesift.gallery.cli import app as gallery_app  # noqa: E402
 from facesift.server.cli import keys_app, serve  # noqa: E402
@@ -243,6 +244,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(train_app, name="train")
 app.command()(serve)
 app.command()(video)
+app.command()(cluster)
+app.add_typer(clusters_app, name="clusters")
 
 
 def main() -> None:

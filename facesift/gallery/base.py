@@ -301,6 +301,15 @@ class Gallery(ABC):
         with self._lock:
             self._remove_sample(sample_id)
 
+    def has_sample(self, sample_id: str) -> bool:
+        with self._lock:
+            return self._has_sample(sample_id)
+
+    def samples(self) -> list[Sample]:
+        """Every stored sample (clustering a gallery's faces reads them all)."""
+        with self._lock:
+            return [sample for chunk in self._iter_samples(1024) for sample in chunk]
+
     def sample_image(self, sample_id: str) -> bytes | None:
         """The source image bytes of a sample enrolled with ``keep_images=True``, else None."""
         with self._lock:
