@@ -67,7 +67,7 @@ def _outputs(collection: Collection, csv_out: Optional[Path], links: Optional[Pa
 def cluster(
     source: str = typer.Argument(..., help="A folder of photos (searched recursively), or a gallery URI / SQLite path."),
     state: Optional[Path] = typer.Option(None, "--state", "-s", help="State file; default DIR/.facesift-clusters.json."),
-    fmr: Optional[float] = typer.Option(None, help="False-match rate of the cut (default 1e-3); fixed when the state is made."),
+    fmr: Optional[float] = typer.Option(None, help="False-match rate of the cut (default 1e-2, chosen by measurement); fixed when the state is made."),
     min_quality: float = typer.Option(DEFAULT_MIN_QUALITY, help="Faces below this quality score are not clustered."),
     rebuild: bool = typer.Option(False, help="Re-cluster every face outside confirmed clusters."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write face,cluster rows to this CSV."),

@@ -18,7 +18,7 @@ from facesift.results import _ToDict
 
 METHODS = ("agglomerative", "hdbscan", "dbscan")
 #: the operating point of the default cut (chosen on celeba300 folds 1-5, docs/clustering.md)
-DEFAULT_FALSE_MATCH_RATE = 1e-3
+DEFAULT_FALSE_MATCH_RATE = 1e-2
 #: the photo-app baseline: DBSCAN at a fixed cosine distance with a minimum group size (Immich's defaults)
 DBSCAN_DISTANCE = 0.5
 DBSCAN_MIN_FACES = 3
@@ -52,7 +52,7 @@ def cluster_vectors(
         from sklearn.cluster import HDBSCAN
 
         # on unit vectors Euclidean distance is a monotone function of cosine distance
-        return HDBSCAN(min_cluster_size=max(2, min_cluster_size), metric="euclidean").fit_predict(vectors).astype(int)
+        return HDBSCAN(min_cluster_size=max(2, min_cluster_size), metric="euclidean", copy=True).fit_predict(vectors).astype(int)
     from sklearn.cluster import DBSCAN
 
     return DBSCAN(eps=1.0 - similarity, min_samples=min_cluster_size, metric="cosine").fit_predict(vectors).astype(int)
