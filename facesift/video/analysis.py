@@ -87,6 +87,7 @@ class VideoAnalysis(_ToDict):
     false_match_rate: float | None
     tracks: tuple[VideoTrack, ...]
     elapsed: float
+    faces_embedded: int = 0
     annotated_video: str | None = None
 
     def people(self) -> dict[str, list[tuple[float, float]]]:
@@ -101,7 +102,7 @@ class VideoAnalysis(_ToDict):
         """What a person reads first: counts, the speed, and who was seen when (no per-frame boxes)."""
         return {
             "source": self.source, "duration": round(self.duration, 2), "frames": self.frames,
-            "frames_detected": self.frames_detected, "tracks": len(self.tracks),
+            "frames_detected": self.frames_detected, "faces_embedded": self.faces_embedded, "tracks": len(self.tracks),
             "speed": round(self.duration / self.elapsed, 2) if self.elapsed else None,
             "people": {p: [[round(a, 2), round(b, 2)] for a, b in s] for p, s in self.people().items()},
         }
@@ -154,6 +155,7 @@ class VideoAnalyser:
         self.link = pipeline.embedder.card.threshold_for(LINK_FALSE_MATCH_RATE)
         self.best: dict[int, _Best] = {}
         self.operating_point: tuple[float | None, float | None] = (threshold, false_match_rate)
+        self.embedded = 0
 
     def run(
         self,
@@ -196,7 +198,7 @@ class VideoAnalyser:
         threshold, fmr = self.operating_point
         return VideoAnalysis(
             info.source, fps, decoded, info.width, info.height, decoded / fps, detected, self.stride, self.pipeline.model,
-            threshold, fmr, tracks, time.perf_counter() - started, str(annotate) if annotate is not None else None,
+            threshold, fmr, tracks, time.perf_counter() - started, self.embedded, str(annotate) if annotate is not None else None,
         )
 
     # --- one detection round ----------------------------------------------------------------------------
@@ -214,6 +216,7 @@ class VideoAnalyser:
         unclaimed = [i for i in range(len(faces)) if i not in matched and scores[i] >= self.high_score]
         need = unclaimed + [i for i, item in assessed.items() if item.quality.score >= self.min_quality]
         embedded = dict(zip(need, self.pipeline.represent_faces(rgb, [faces[i] for i in need]), strict=True)) if need else {}
+        self.embedded += len(need)
         unmatched = [i for i in range(len(faces)) if i not in matched]
         matched |= self.tracker.match_by_appearance(unmatched, {i: e.embedding for i, e in embedded.items()}, free)
         changed = False
