@@ -231,16 +231,21 @@ def demo() -> None:
 
 
 # Each part of the library keeps its own commands; imported last because they use the helpers above.
+from facesift.cluster.cli import app as clusters_app, cluster  # noqa: E402
 from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
 from facesift.gallery.cli import app as gallery_app  # noqa: E402
 from facesift.server.cli import keys_app, serve  # noqa: E402
 from facesift.training.cli import app as train_app  # noqa: E402
+from facesift.video.cli import video  # noqa: E402
 
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(gallery_app, name="gallery")
 app.add_typer(keys_app, name="keys")
 app.add_typer(train_app, name="train")
 app.command()(serve)
+app.command()(video)
+app.command()(cluster)
+app.add_typer(clusters_app, name="clusters")
 
 
 def main() -> None:

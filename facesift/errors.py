@@ -82,3 +82,23 @@ class SampleNotFoundError(GalleryError, KeyError):
 
 class DatasetError(FacesiftError, ValueError):
     """An evaluation dataset, pairs file or attribute file is missing or malformed."""
+
+
+class VideoError(FacesiftError, ValueError):
+    """A video could not be read: not a video, cut short, without frames, or over a limit."""
+
+
+class NotAVideoError(VideoError):
+    """No decoder could open the input as a video (or the camera / stream could not be reached)."""
+
+
+class TruncatedVideoError(VideoError):
+    """The video ends well before the frame count its header declares."""
+
+
+class EmptyVideoError(VideoError):
+    """The video opened but has no frame to decode."""
+
+
+class VideoTooLongError(VideoError):
+    """The video runs longer than the configured limit."""

@@ -117,6 +117,16 @@ class Pipeline:
         analysed = self._analyse(image, policy)
         return self._embed(analysed)
 
+    def represent_faces(self, pixels: np.ndarray, faces: Sequence[Face]) -> list[FaceEmbedding]:
+        """Embeddings of faces already found in an RGB image, such as the faces of a video frame that a
+        tracker still needs to look at (the others are never aligned or embedded)."""
+        return self._embed(self._prepare(pixels, list(faces)))
+
+    def assess_faces(self, pixels: np.ndarray, faces: Sequence[Face]) -> list[DetectedFace]:
+        """The quality of faces already found in an RGB image, without embedding them (alignment is cheap,
+        embedding is not: a tracker embeds only the faces worth it)."""
+        return self._prepare(pixels, list(faces)).detected
+
     # --- many images ---------------------------------------------------------------------------------
     def represent_batch(
         self,
@@ -184,7 +194,11 @@ class Pipeline:
     def _analyse(self, image: ImageInput, policy: str) -> _Analysed:
         pixels, scale = decode_image(image, max_pixels=self.max_pixels, reduce_to=self.decode_pixels)
         height, width = pixels.shape[:2]
-        faces = select_faces(self.detector.detect(pixels), policy, (width, height))
+        return self._prepare(pixels, select_faces(self.detector.detect(pixels), policy, (width, height)))
+
+    def _prepare(self, pixels: np.ndarray, faces: list[Face]) -> _Analysed:
+        """Align, assess, optionally restore and route the chosen faces of one image."""
+        height, width = pixels.shape[:2]
         crops = aligned = [self.embedder.align(pixels, face) for face in faces]
         detected = [
             DetectedFace(face, assess(face, self.embedder.quality_crop(crop), self.quality_policy))

@@ -8,6 +8,7 @@ one file that registers itself for a URI scheme; :func:`open_gallery` picks it f
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import importlib
 import json
@@ -317,6 +318,15 @@ class Gallery(ABC):
         with self._lock:
             self._remove_sample(sample_id)
 
+    def has_sample(self, sample_id: str) -> bool:
+        with self._lock:
+            return self._has_sample(sample_id)
+
+    def samples(self) -> list[Sample]:
+        """Every stored sample (clustering a gallery's faces reads them all)."""
+        with self._lock:
+            return [sample for chunk in self._iter_samples(1024) for sample in chunk]
+
     def sample_image(self, sample_id: str) -> bytes | None:
         """The source image bytes of a sample enrolled with ``keep_images=True``, else None."""
         with self._lock:
@@ -504,10 +514,27 @@ class Gallery(ABC):
         faces = sorted(self.pipeline.represent(image, policy="all"), key=lambda f: -f.face.area)
         return PhotoSearchResult(tuple(self._decide(face, k, point) for face in faces), point)
 
+    def search_embedding(
+        self,
+        vector: np.ndarray,
+        *,
+        k: int = 5,
+        fpir: float | None = None,
+        threshold: float | None = None,
+        false_match_rate: float | None = None,
+    ) -> SearchResult:
+        """``search`` for a face that is already embedded (a video track's aggregate, say): the same
+        candidates and the same decision at the same operating point; ``face`` and ``quality`` are None."""
+        point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
+        return self._decide_vector(vector, k, point)
+
     def _decide(self, face: FaceEmbedding, k: int, point: OperatingPoint) -> SearchResult:
-        candidates = tuple(self.search_embeddings(face.embedding[None, :], k=k)[0])
+        return dataclasses.replace(self._decide_vector(face.embedding, k, point), face=face.face, quality=face.quality)
+
+    def _decide_vector(self, vector: np.ndarray, k: int, point: OperatingPoint) -> SearchResult:
+        candidates = tuple(self.search_embeddings(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)[0])
         decision = "match" if candidates and candidates[0].similarity >= point.threshold else "unknown"
-        return SearchResult(decision, candidates, point.threshold, point.false_match_rate, face.face, face.quality, point)
+        return SearchResult(decision, candidates, point.threshold, point.false_match_rate, None, None, point)
 
     def search_embeddings(self, vectors: np.ndarray, *, k: int = 5) -> list[list[Candidate]]:
         """Nearest people (one candidate each, best first) for each row of ``vectors``."""

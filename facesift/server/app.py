@@ -42,11 +42,13 @@ from facesift.errors import (
     UnsupportedImageError,
 )
 from facesift.pipeline import Pipeline
+from facesift.server.clusters import add_cluster_endpoints
 from facesift.server.config import ServiceConfig
 from facesift.server.galleries import Galleries, GalleryExistsError, GalleryNotFoundError
 from facesift.server.inputs import Params, UnsupportedMediaError, openapi_body, read_request
 from facesift.server.keys import GALLERY_NAME, ApiKey, KeyStore
 from facesift.server.middleware import BodyTooLargeError, ServiceMiddleware
+from facesift.server.video import add_video_endpoints
 from facesift.server.workers import OverloadedError, WorkerPool
 from facesift.verification import verify_images
 
@@ -169,6 +171,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     from facesift.server.openset import add_open_set_endpoints
 
     add_open_set_endpoints(app)
+    add_video_endpoints(app)
+    add_cluster_endpoints(app)
     return app
 
 
