@@ -194,10 +194,11 @@ class Pipeline:
     def _analyse(self, image: ImageInput, policy: str) -> _Analysed:
         pixels, scale = decode_image(image, max_pixels=self.max_pixels, reduce_to=self.decode_pixels)
         height, width = pixels.shape[:2]
-        return self._prepare(pixels, select_faces(self.detector.detect(pixels), policy, (width, height)))
+        return self._prepare(pixels, select_faces(self.detector.detect(pixels), policy, (width, height)), scale)
 
-    def _prepare(self, pixels: np.ndarray, faces: list[Face]) -> _Analysed:
-        """Align, assess, optionally restore and route the chosen faces of one image."""
+    def _prepare(self, pixels: np.ndarray, faces: list[Face], scale: float = 1.0) -> _Analysed:
+        """Align, assess, optionally restore and route the chosen faces of one image (``scale``: how much smaller
+        than the source it was decoded, so the faces are reported in the source's pixels)."""
         height, width = pixels.shape[:2]
         crops = aligned = [self.embedder.align(pixels, face) for face in faces]
         detected = [
