@@ -53,33 +53,33 @@ def test_operating_point_arguments_are_checked(card):
 
 
 # --- on real photos ---------------------------------------------------------------------------------
-SMALL_SETS = ("orl", "yale", "johns", "lag-dev")
+SMALL_SETS = ("orl", "yale", "johns")
 
 
 @pytest.fixture(scope="module")
 def real(faces: Path, pipeline):
-    """Embeddings of the small real sets: orl, yale, johns and lag-dev's adult photos (about 1,570 photos of 565 people)."""
+    """Embeddings of the small real sets: orl, yale and johns (619 photos of 60 people)."""
     dataset = load_identity_roots([faces / name for name in SMALL_SETS])
     embeddings = embed_images(dataset.images, pipeline=pipeline)
     vectors, usable = embeddings.matrix(list(dataset.images))
     return vectors[usable], np.array(dataset.labels)[usable]
 
 
-@pytest.mark.parametrize("gallery_people", [20, 150])
+@pytest.mark.parametrize("gallery_people", [10, 30])
 def test_strangers_meet_the_promised_fpir_at_two_gallery_sizes(real, tmp_path, gallery_people):
-    """Enrol ``gallery_people`` real people from one photo each through the gallery; search with every photo of the
-    people never enrolled, at FPIR 0.1 (so a few hundred strangers can measure it). Every disjoint gallery of that
-    size is tried, so the count covers thousands of stranger searches; measured FPIR must be within a factor of 2."""
+    """Half the people are enrolled (one photo each) through the gallery, in disjoint galleries of ``gallery_people``;
+    every photo of the other half searches each gallery, at FPIR 0.1 (so some 300 strangers' photos can measure it).
+    The threshold comes from the model card (celeba300), never from these photos; measured FPIR must be within a
+    factor of 2 of the target."""
     vectors, labels = real
     counts = np.bincount(labels)
-    rng = np.random.default_rng(0)
-    people = rng.permutation(np.flatnonzero(counts >= 2))
-    strangers = np.isin(labels, np.setdiff1d(np.flatnonzero(counts), people[:300]))
-    stranger_vectors = vectors[strangers]
+    people = np.random.default_rng(0).permutation(np.flatnonzero(counts >= 2))
+    half = len(people) // 2
+    stranger_vectors = vectors[np.isin(labels, people[half:])]
     target, searches, false_positives = 0.1, 0, 0
-    for draw in range(300 // gallery_people):
+    for draw in range(half // gallery_people):
         chosen = people[draw * gallery_people : (draw + 1) * gallery_people]
-        with open_gallery(tmp_path / f"g{draw}.db", aggregation="best") as gallery:
+        with open_gallery(tmp_path / f"g{draw}.db") as gallery:
             gallery.add_samples(
                 Sample(f"{p}", f"person-{p}", vectors[np.flatnonzero(labels == p)[0]], "sface", 1.0, f"h{p}", 0.0) for p in chosen
             )
@@ -89,7 +89,7 @@ def test_strangers_meet_the_promised_fpir_at_two_gallery_sizes(real, tmp_path, g
         false_positives += int((best >= point.threshold).sum())
         searches += len(best)
     measured = false_positives / searches
-    assert searches >= 1_500
+    assert searches >= 300
     assert target / 2 <= measured <= target * 2, f"FPIR {measured:.4f} ({false_positives}/{searches}) against {target} at {gallery_people} people"
 
 
@@ -119,7 +119,7 @@ DEV_SETS = ("celeba300", "pins90", "lag-dev", "fiw-dev", "orl", "yale", "johns")
 def test_user_check_one_photo_each_and_500_strangers(faces: Path, pipeline, tmp_path):
     """Every development person but 500 enrolled from one real photo each (the largest LFW-style gallery this data
     forms), through the gallery's own defaults; the 500 strangers probe with one photo each, the enrolled people with
-    up to 3 other photos each. Targets of issue 12: at least 95 % of strangers rejected, at least 92 % of the enrolled
+    up to 2 other photos each. Targets of issue 12: at least 95 % of strangers rejected, at least 92 % of the enrolled
     people's other photos accepted as the right person; the share of enrolment photos refused is reported."""
     dataset = load_identity_roots([faces / name for name in DEV_SETS])
     labels = np.array(dataset.labels)
@@ -133,7 +133,7 @@ def test_user_check_one_photo_each_and_500_strangers(faces: Path, pipeline, tmp_
             report = gallery.enroll(dataset.people[person], photos[person][:1])
             refused += report.added == 0
         accepted = {dataset.people[p] for p in enrolled if gallery.get_person(dataset.people[p]).sample_count}
-        mated = [(dataset.people[p], path) for p in enrolled if dataset.people[p] in accepted for path in photos[p][1:4]]
+        mated = [(dataset.people[p], path) for p in enrolled if dataset.people[p] in accepted for path in photos[p][1:3]]
         stranger_results = [gallery.search(photos[p][0]) for p in strangers]
         mated_results = [(person, gallery.search(path)) for person, path in mated]
     searched = [r for r in stranger_results if r.decision != "no_face"]

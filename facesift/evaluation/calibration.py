@@ -17,7 +17,7 @@ from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.verification import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
-from facesift.recognition.base import _PACKAGED_CARDS, ModelCard, load_card, save_card
+from facesift.recognition.base import _PACKAGED_CARDS, ModelCard, _tail_threshold, load_card, save_card
 from facesift.results import _ToDict
 
 DEFAULT_RATES = (1e-1, 1e-2, 1e-3, 1e-4)
@@ -108,17 +108,19 @@ def calibrate(
         thresholds[key] = round(point.threshold, 4)  # the 5e-5 rounding moves FMR far less than its noise
         matches[key] = point.tar
     merged, same_human = merge_same_humans(vectors[usable], labels[usable])
-    clean = impostor
-    if same_human:
-        _, clean, _ = all_pair_scores(vectors[usable], vectors[usable], np.ones(usable.sum(), bool), merged)
-        clean = np.sort(clean)
-    tail = fit_tail(clean) | {"left_out": f"{len(same_human)} id pairs that are one human filed twice (mean embeddings >= {SAME_HUMAN_CENTROID}): "
-                                          + ", ".join(f"{dataset.people[a]}={dataset.people[b]}" for a, b in same_human)}
-    from facesift.recognition.base import _tail_threshold
-
-    tail_thresholds = {f"{rate:g}": round(_tail_threshold(tail, rate), 4) for rate in TAIL_RATES}
-    aggregation = aggregation_effect(vectors[usable], merged, [_tail_threshold(tail, r) for r in (1e-3, 1e-4, 1e-5)])
-    tail_check = check_tail(tail, thresholds, check, model, detector, cache_dir, progress) if check is not None else {}
+    tail, tail_thresholds, aggregation, tail_check = {}, {}, {}, {}
+    if impostor.size * TAIL_START_RATE >= MIN_FALSE_MATCHES:  # else no tail model: the card offers its table alone
+        clean = impostor
+        if same_human:
+            _, clean, _ = all_pair_scores(vectors[usable], vectors[usable], np.ones(usable.sum(), bool), merged)
+            clean = np.sort(clean)
+        tail = fit_tail(clean) | {
+            "left_out": f"{len(same_human)} id pairs that are one human filed twice (mean embeddings >= {SAME_HUMAN_CENTROID}): "
+            + ", ".join(f"{dataset.people[a]}={dataset.people[b]}" for a, b in same_human)
+        }
+        tail_thresholds = {f"{rate:g}": round(_tail_threshold(tail, rate), 4) for rate in TAIL_RATES}
+        aggregation = aggregation_effect(vectors[usable], merged, [_tail_threshold(tail, r) for r in (1e-3, 1e-4, 1e-5)])
+        tail_check = check_tail(tail, thresholds, check, model, detector, cache_dir, progress) if check is not None else {}
     return Calibration(
         dataset=str(dataset.root), model=model, detector=detector, images=len(images),
         images_with_face=int(usable.sum()), people=len(set(labels[usable])), impostor_pairs=int(impostor.size),
@@ -133,8 +135,6 @@ def check_tail(tail: dict, table: dict[str, float], check: IdentityDataset, mode
     """The false-match rate the card's thresholds give on every different-person pair of ``check`` (people the
     calibration never saw), with the count behind each rate and what an exact binomial interval allows."""
     from scipy import stats
-
-    from facesift.recognition.base import _tail_threshold
 
     images = list(check.images)
     embeddings = embed_images(images, model=model, detector=detector, cache_dir=cache_dir,
@@ -266,6 +266,6 @@ def write_card(
     updated = replace(
         card, thresholds=dict(sorted(calibration.thresholds.items(), key=lambda kv: -float(kv[0]))),
         default_false_match_rate=default, calibration=calibration.describe(command, note),
-        impostor_tail=calibration.impostor_tail or card.impostor_tail, aggregation=calibration.aggregation or card.aggregation,
+        impostor_tail=calibration.impostor_tail, aggregation=calibration.aggregation,
     )
     return save_card(updated, _PACKAGED_CARDS if packaged else folder)

@@ -12,7 +12,7 @@ people, G grows with synthetic people (drawn like ``benchmarks/gallery.py`` draw
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -134,7 +134,7 @@ def evaluate_open_set(
     counts = np.bincount(labels, minlength=len(dataset.people))
     present = np.flatnonzero(counts > 0)
     enough = rng.permutation(np.flatnonzero(counts > samples_per_person))
-    cut = int(round(len(enough) * STRANGER_FRACTION))
+    cut = round(len(enough) * STRANGER_FRACTION)
     pool, strangers = enough[cut:], np.union1d(enough[:cut], np.setdiff1d(present, enough))
     if len(pool) < 2 or not len(strangers):
         raise ValueError(f"The data has too few people with more than {samples_per_person} photos to enrol and strangers to probe")
