@@ -29,16 +29,15 @@ REPO = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("FACESIFT_FACES_DIR", REPO.parent / "shared" / "faces"))
 
 
-def identity_folders(root: Path, depth: int = 1) -> tuple[list[Path], list[str]]:
+def identity_folders(root: Path, depth: int = 1, per_person: int | None = None) -> tuple[list[Path], list[str]]:
     from facesift.image import IMAGE_SUFFIXES
 
     people = sorted(p for p in root.glob("/".join(["*"] * depth)) if p.is_dir() and not p.name.startswith(("_", ".")))
     images, labels = [], []
     for person in people:
-        for image in sorted(person.iterdir()):
-            if image.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(image)
-                labels.append(str(person.relative_to(root)))
+        for image in [f for f in sorted(person.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES][:per_person]:
+            images.append(image)
+            labels.append(str(person.relative_to(root)))
     return images, labels
 
 
@@ -112,6 +111,7 @@ def relatives(predicted: np.ndarray, truth: np.ndarray) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="celeba300,pins90,fiw-dev")
+    parser.add_argument("--max-per-person", type=int, default=None, help="Cap the photos per person of the sets after celeba300")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from facesift.cluster.core import DBSCAN_DISTANCE, DBSCAN_MIN_FACES, DEFAULT_FALSE_MATCH_RATE, cut_similarity
@@ -140,7 +140,7 @@ def main() -> None:
     for name in args.sets.split(","):
         if name == "celeba300":
             continue
-        found = identity_folders(FACES / name, depth=2 if name == "fiw-dev" else 1)
+        found = identity_folders(FACES / name, depth=2 if name == "fiw-dev" else 1, per_person=args.max_per_person)
         data[name] = embed(*found)
     for name, (v, t) in data.items():
         for label, options in methods.items():

@@ -46,3 +46,20 @@ def obama(faces: Path) -> Path:
 @pytest.fixture(scope="session")
 def biden(faces: Path) -> Path:
     return faces / "wild" / "joe_biden" / "biden.jpg"
+
+
+@pytest.fixture(scope="session")
+def first_second_clip(faces: Path, tmp_path_factory) -> Path:
+    """The Hamilton clip's first 30 frames (Lin Manuel Miranda on stage, Alex Lacamoire at the piano) as their own MP4."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("video") / "first_second.mp4"
+    capture = cv2.VideoCapture(str(faces / "video" / "short_hamilton_clip.mp4"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 29.97, (640, 360))
+    for _ in range(30):
+        ok, frame = capture.read()
+        assert ok
+        writer.write(frame)
+    writer.release()
+    capture.release()
+    return path

@@ -100,7 +100,7 @@ class VideoJobs:
                 service = self._service()
                 gallery = service.galleries.get(job.gallery)[0] if job.gallery else None
 
-                def progress(done: int, total: int) -> None:
+                def progress(done: int, total: int, job: VideoJob = job) -> None:
                     job.frames_done, job.frames_total = done, total
 
                 job.result = analyze(job.path, gallery=gallery, stride=job.stride, max_seconds=MAX_SECONDS,

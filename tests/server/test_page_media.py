@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
@@ -11,18 +9,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from test_page import browser, wait_for_text  # noqa: F401  (the shared Chromium fixture)
 
 
-@pytest.fixture(scope="module")
-def clip(faces, tmp_path_factory):
-    path = tmp_path_factory.mktemp("page-video") / "first_second.mp4"
-    capture = cv2.VideoCapture(str(faces / "video" / "short_hamilton_clip.mp4"))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 29.97, (640, 360))
-    for _ in range(30):
-        writer.write(capture.read()[1])
-    writer.release()
-    return path
-
-
-def test_video_timeline_and_photo_groups(browser, service, faces, clip):  # noqa: F811
+def test_video_timeline_and_photo_groups(browser, service, faces, first_second_clip):  # noqa: F811
     made = requests.post(service.url + "/v1/galleries", headers=service.auth(), json={"name": "page-media"}, timeout=30)
     assert made.status_code in (201, 409)
     photo = faces / "video" / "lin-manuel-miranda.png"
@@ -35,7 +22,7 @@ def test_video_timeline_and_photo_groups(browser, service, faces, clip):  # noqa
     WebDriverWait(browser, 30).until(lambda d: "page-media" in d.find_element(By.ID, "gallery-select").text)
     Select(browser.find_element(By.ID, "gallery-select")).select_by_value("page-media")
 
-    browser.find_element(By.ID, "video-file").send_keys(str(clip))
+    browser.find_element(By.ID, "video-file").send_keys(str(first_second_clip))
     browser.find_element(By.ID, "video-btn").click()
     assert "tracks in" in wait_for_text(browser, "#video-summary", "tracks in", timeout=600)
     known = browser.find_elements(By.CSS_SELECTOR, "#video-result li.known")

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import pytest
 import requests
 
 import facesift.server.video as video_module
 
 LIN, ALEX = "lin-manuel-miranda", "alex-lacamoire"
-
-
-@pytest.fixture(scope="module")
-def short_clip(faces, tmp_path_factory):
-    """The clip's first 30 frames (Lin Manuel Miranda on stage) as their own MP4."""
-    path = tmp_path_factory.mktemp("api-video") / "first_second.mp4"
-    capture = cv2.VideoCapture(str(faces / "video" / "short_hamilton_clip.mp4"))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 29.97, (640, 360))
-    for _ in range(30):
-        writer.write(capture.read()[1])
-    writer.release()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +29,8 @@ def submit(service, data: bytes, name="clip.mp4", kind="video/mp4", key=None, **
                          data=fields, timeout=120)
 
 
-def test_upload_poll_timeline_and_thumbnail(service, short_clip, people_gallery):
-    sent = submit(service, short_clip.read_bytes(), gallery=people_gallery, stride="2")
+def test_upload_poll_timeline_and_thumbnail(service, first_second_clip, people_gallery):
+    sent = submit(service, first_second_clip.read_bytes(), gallery=people_gallery, stride="2")
     assert sent.status_code == 202, sent.text
     job = sent.json()
     assert job["status"] in ("queued", "running") and job["video"]["frames"] == 30
@@ -64,20 +51,20 @@ def test_upload_poll_timeline_and_thumbnail(service, short_clip, people_gallery)
     assert hidden.status_code == 404
 
 
-def test_bad_uploads_are_refused_with_the_usual_codes(service, faces, short_clip, monkeypatch):
+def test_bad_uploads_are_refused_with_the_usual_codes(service, faces, first_second_clip, monkeypatch):
     clip = (faces / "video" / "short_hamilton_clip.mp4").read_bytes()
     assert submit(service, b"not a video at all").status_code == 415
     cut = submit(service, clip[:300_000])
     assert cut.status_code == 422 and "cut short" in cut.json()["detail"]
     assert submit(service, clip, kind="text/plain").status_code == 415
-    assert submit(service, short_clip.read_bytes(), stride="0").status_code == 422
-    assert submit(service, short_clip.read_bytes(), gallery="nope").status_code == 404
+    assert submit(service, first_second_clip.read_bytes(), stride="0").status_code == 422
+    assert submit(service, first_second_clip.read_bytes(), gallery="nope").status_code == 404
     as_json = requests.post(service.url + "/v1/video/jobs", headers=service.auth(), json={"video": "x"}, timeout=30)
     assert as_json.status_code == 415
     missing = requests.post(service.url + "/v1/video/jobs", headers=service.auth(), files={"other": ("a", b"x")}, timeout=30)
     assert missing.status_code == 422
     monkeypatch.setattr(video_module, "MAX_SECONDS", 0.5)
-    long = submit(service, short_clip.read_bytes())
+    long = submit(service, first_second_clip.read_bytes())
     assert long.status_code == 413 and "limit" in long.json()["detail"]
     big = submit(service, b"\0" * (service.config.max_upload_bytes + 1))
     assert big.status_code == 413

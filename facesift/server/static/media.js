@@ -73,9 +73,9 @@
     }
   }
 
-  async function timeline(out, job) {
+  async function timeline(shown, job) {
     const result = job.result;
-    out.innerHTML = "";
+    const out = node("div");
     const point = result.threshold !== null ? `threshold ${result.threshold.toFixed(3)}` : "no gallery";
     out.append(node("p", { id: "video-summary" },
       `${result.tracks.length} tracks in ${seconds(result.duration)} (${result.summary.speed}x real time; ${point}).`));
@@ -96,6 +96,7 @@
       list.append(item);
     }
     out.append(list);
+    shown.replaceChildren(...out.childNodes);
   }
 
   // --- clusters --------------------------------------------------------------------------------------
@@ -144,8 +145,7 @@
   }
 
   async function showClusters(card, name, view) {
-    const out = card.querySelector("#cluster-result");
-    out.innerHTML = "";
+    const out = node("div");  // built whole, then shown at once (the faces' images load first)
     out.append(node("p", { id: "cluster-summary" }, `${view.faces} faces in ${view.clusters.length} groups (grouped at similarity ${view.similarity.toFixed(3)}).`));
     const chosen = new Set();
     const merge = node("button", { id: "cluster-merge" }, "Merge selected groups");
@@ -171,6 +171,7 @@
       box.append(head, faces);
       out.append(box);
     }
+    card.querySelector("#cluster-result").replaceChildren(...out.childNodes);
   }
 
   function install() {
