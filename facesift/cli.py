@@ -231,6 +231,7 @@ def demo() -> None:
 
 
 # Each part of the library keeps its own commands; imported last because they use the helpers above.
+from facesift.analysis.cli import analyze  # noqa: E402
 from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
 from facesift.gallery.cli import app as gallery_app  # noqa: E402
 from facesift.server.cli import keys_app, serve  # noqa: E402
@@ -241,6 +242,7 @@ app.add_typer(gallery_app, name="gallery")
 app.add_typer(keys_app, name="keys")
 app.add_typer(train_app, name="train")
 app.command()(serve)
+app.command()(analyze)
 
 
 def main() -> None:
