@@ -125,3 +125,32 @@ def test_cli_analyze(faces, tmp_path):
     result = runner.invoke(app, ["analyze", str(tmp_path / "coffee.png")])
     assert result.exit_code == 4 and "no face found" in result.stdout
     assert runner.invoke(app, ["analyze", str(photo), "--action", "beauty"]).exit_code == 2
+
+
+def test_evaluate_analyze_runs_unchanged_on_another_set_laid_out_the_same(faces, tmp_path):
+    """A small set in the shared sets' layout (links to real photos), measured whole with --split all."""
+    (tmp_path / "utk").mkdir()
+    for sample in held_out_utkface(faces, 12):
+        (tmp_path / "utk" / sample.path.name).symlink_to(sample.path)
+    for emotion in ("happy", "surprise"):
+        (tmp_path / "fer" / emotion).mkdir(parents=True)
+        for path in [p for p in sorted((faces / "fer2013-dev" / emotion).iterdir()) if file_fold(p.name) == 0][:4]:
+            (tmp_path / "fer" / emotion / path.name).symlink_to(path)
+    samples = read_liveness(faces / "nuaa-dev")
+    for sample in [s for s in samples if s.group in held_out_subjects(samples)][::27]:
+        folder = tmp_path / "nuaa" / ("live" if sample.live else "spoof")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / sample.path.name).symlink_to(sample.path)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["evaluate", "analyze", "--age-gender", str(tmp_path / "utk"), "--emotion", str(tmp_path / "fer"),
+                                      "--liveness", str(tmp_path / "nuaa"), "--split", "all", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "results.json").read_text())
+    actions = {r["action"]: r for r in record["results"]}
+    assert set(actions) == {"age", "gender", "emotion", "liveness"}
+    assert actions["age"]["faces"] == 12 and 0 < actions["age"]["value"] < 30
+    assert len(actions["emotion"]["confusion"]) == 7 and sum(map(sum, actions["emotion"]["confusion"])) == 8
+    assert {"apcer", "bpcer", "acer"} <= set(actions["liveness"]["breakdown"][0])
+    assert (out / "liveness.png").is_file() and (out / "emotion.png").is_file() and "apcer" in (out / "report.md").read_text()
+    bad = CliRunner().invoke(app, ["evaluate", "analyze", "--emotion", str(tmp_path / "utk"), "--split", "all"])
+    assert bad.exit_code == 2 and "expected folders named" in bad.output

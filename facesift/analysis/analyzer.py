@@ -1,7 +1,7 @@
 """``facesift.analyze``: age, gender, emotion and liveness of each face, from heads trained here.
 
 Each face is detected, aligned and embedded by the shared pipeline as for recognition; the heads then read
-the SFace embedding, the aligned crop's colour texture or its grey pixels (per head: ``heads.json``), which
+the SFace embedding or the aligned crop's colour texture (per head: ``heads.json``), which
 costs a few milliseconds per face beyond the embedding (``benchmarks/analyze.py``).
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from facesift.analysis.data import EMOTIONS, RACES
 from facesift.analysis.features import colour_texture
-from facesift.analysis.heads import Head, grey64, load_heads
+from facesift.analysis.heads import Head, load_heads
 from facesift.image import ImageInput, load_image
 from facesift.results import Face, FaceEmbedding, FaceQuality, _ToDict
 
@@ -92,12 +92,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _inputs(head: Head, crops: Sequence[np.ndarray], embeddings: np.ndarray) -> np.ndarray:
-    kind = head.card.input
-    if kind == "embedding":
-        return embeddings
-    if kind == "texture":
+    if head.card.input == "texture":
         return np.stack([colour_texture(c) for c in crops])
-    return np.stack([grey64(c) for c in crops])
+    return embeddings
 
 
 def _age(head: Head, values: np.ndarray) -> list[AgeEstimate]:

@@ -1,8 +1,8 @@
 """The shipped analysis heads: small ONNX files in ``facesift/analysis/models`` with one card, ``heads.json``.
 
-Each head reads one kind of input (``input`` in its card): ``embedding`` (the face's 128-d SFace vector),
-``texture`` (:func:`facesift.analysis.features.colour_texture` of the aligned crop) or ``grey64`` (the aligned
-crop in grey, 64x64, 0-1). ``facesift train analysis`` writes the files and the card; nothing downloads.
+Each head reads one kind of input (``input`` in its card): ``embedding`` (the face's 128-d SFace vector) or
+``texture`` (:func:`facesift.analysis.features.colour_texture` of the aligned crop). ``facesift train analysis``
+writes the files and the card; nothing downloads.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from facesift.errors import ModelNotInstalledError
@@ -21,7 +20,6 @@ from facesift.runtime import open_session
 
 MODELS_DIR = Path(__file__).with_name("models")
 CARD = "heads.json"
-INPUTS = ("embedding", "texture", "grey64")
 
 
 @dataclass(frozen=True)
@@ -36,12 +34,6 @@ class HeadCard:
     calibration: dict[str, Any] = field(default_factory=dict)
     training: str = ""
     measured: dict[str, Any] = field(default_factory=dict)
-
-
-def grey64(crop: np.ndarray) -> np.ndarray:
-    """(1, 64, 64) float32 in 0-1: the input of image heads."""
-    grey = cv2.cvtColor(np.ascontiguousarray(crop, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
-    return (cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)[None]
 
 
 class Head:

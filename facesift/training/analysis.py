@@ -30,7 +30,7 @@ from facesift.analysis.data import (
     read_utkface,
 )
 from facesift.analysis.features import TEXTURE_DIMS, colour_texture
-from facesift.analysis.heads import MODELS_DIR, HeadCard, grey64, read_cards, write_cards
+from facesift.analysis.heads import MODELS_DIR, HeadCard, read_cards, write_cards
 
 #: age bands of the interval table (upper age of each band), and the share of faces the interval must hold
 AGE_BANDS = (12, 19, 39, 59, 200)
@@ -192,30 +192,33 @@ def train_heads(faces_dir: Path, cache: Path | None, actions: tuple[str, ...], o
     torch.set_num_threads(1)  # tiny networks: one thread is as fast, and leaves the other core alone
     out.mkdir(parents=True, exist_ok=True)
     cards = read_cards(out)
+
+    def done(card: HeadCard) -> None:  # each head is kept as soon as it is trained
+        cards[card.action] = card
+        write_cards(cards, out)
+        log(f"{card.action}: {card.measured}")
+
     if {"age", "gender", "race"} & set(actions):
         samples = read_utkface(faces_dir / "utkface-dev")
         chosen, _, x = _training_part(samples, prepared(samples, cache), False)
         folds = np.array([file_fold(s.group) for s in chosen])
         if "age" in actions:
-            cards["age"] = train_age(x, np.array([s.age for s in chosen], np.float32), folds, out, config)
+            done(train_age(x, np.array([s.age for s in chosen], np.float32), folds, out, config))
         if "gender" in actions:
             labels = np.array([s.gender for s in chosen])
-            cards["gender"] = train_classes("gender", x, labels, ("man", "woman"), folds, out, config, "UTKFace file folds 1-4")
+            done(train_classes("gender", x, labels, ("man", "woman"), folds, out, config, "UTKFace file folds 1-4"))
         if "race" in actions:
             known = np.array([s.race >= 0 for s in chosen])
             labels = np.array([s.race for s in chosen])[known]
-            cards["race"] = train_classes("race", x[known], labels, RACES, folds[known], out, config, "UTKFace file folds 1-4")
+            done(train_classes("race", x[known], labels, RACES, folds[known], out, config, "UTKFace file folds 1-4"))
     if "emotion" in actions:
         samples = read_emotions(faces_dir / "fer2013-dev")
         chosen, _, x = _training_part(samples, prepared(samples, cache), False)
         folds = np.array([file_fold(s.group) for s in chosen])
         labels = np.array([s.emotion for s in chosen])
-        cards["emotion"] = train_classes("emotion", x, labels, EMOTIONS, folds, out, config, "FER2013 share, file folds 1-4")
+        done(train_classes("emotion", x, labels, EMOTIONS, folds, out, config, "FER2013 share, file folds 1-4"))
     if "liveness" in actions:
         samples = read_liveness(faces_dir / "nuaa-dev")
         chosen, crops, _ = _training_part(samples, prepared(samples, cache), True)
-        cards["liveness"] = train_liveness(crops, np.array([s.live for s in chosen]), np.array([s.group for s in chosen]), out, config)
-    for action in actions:
-        log(f"{action}: {cards[action].measured}")
-    write_cards(cards, out)
+        done(train_liveness(crops, np.array([s.live for s in chosen]), np.array([s.group for s in chosen]), out, config))
     return cards

@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 
 import requests
-from skimage import data
 from PIL import Image
+from skimage import data
 
 from facesift.analysis.data import held_out_subjects, read_liveness
 
