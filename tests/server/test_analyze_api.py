@@ -8,6 +8,7 @@ from pathlib import Path
 import requests
 from PIL import Image
 from skimage import data
+from test_analysis import usable  # tests/ is on the path (its conftest.py)
 
 from facesift.analysis.data import held_out_subjects, read_liveness
 
@@ -45,14 +46,14 @@ def test_analyze_photo_crop_no_face_and_bad_requests(service, faces):
 
 def test_enrol_and_check_can_require_a_live_face(service, faces):
     samples = read_liveness(faces / "nuaa-dev")
-    subject = sorted(held_out_subjects(samples))[-1]
-    live = [s.path for s in samples if s.group == subject and s.live == 1]
-    spoof = [s.path for s in samples if s.group == subject and s.live == 0]
+    subject = sorted(held_out_subjects(samples))[0]
+    live = usable([s.path for s in samples if s.group == subject and s.live == 1][::5], 1)
+    spoof = usable([s.path for s in samples if s.group == subject and s.live == 0][::5], 2)
     assert requests.post(service.url + "/v1/galleries", headers=service.auth(), json={"name": "live-only"}, timeout=30).status_code == 201
     report = post(service, f"/v1/galleries/live-only/persons/{subject}/samples",
-                  [upload(live[3], "images"), upload(spoof[3], "images")], data={"require_live": "true"}).json()
+                  [upload(live[0], "images"), upload(spoof[0], "images")], data={"require_live": "true"}).json()
     assert [r["outcome"] for r in report["results"]] == ["added", "spoof"] and "liveness score" in report["results"][1]["reason"]
-    refused = post(service, f"/v1/galleries/live-only/persons/{subject}/check", [upload(spoof[5])], data={"require_live": "true"}).json()
+    refused = post(service, f"/v1/galleries/live-only/persons/{subject}/check", [upload(spoof[1])], data={"require_live": "true"}).json()
     assert refused["outcome"] == "spoof" and refused["reasons"]
-    unchecked = post(service, f"/v1/galleries/live-only/persons/{subject}/check", [upload(spoof[5])]).json()
+    unchecked = post(service, f"/v1/galleries/live-only/persons/{subject}/check", [upload(spoof[1])]).json()
     assert unchecked["outcome"] != "spoof"
