@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-from pathlib import Path
 
 import numpy as np
 
@@ -21,10 +20,7 @@ from facesift.analysis.heads import load_heads
 from facesift.image import load_image
 from facesift.pipeline import get_pipeline
 
-from pipeline import timed  # benchmarks/pipeline.py: median of repeated calls after a warm-up
-
-REPO = Path(__file__).resolve().parents[1]
-FACES = Path(os.environ.get("FACESIFT_FACES_DIR", REPO.parent / "shared" / "faces"))
+from pipeline import celeba_photos, timed  # benchmarks/pipeline.py: sample photos; median of repeated calls after a warm-up
 
 
 def main() -> None:
@@ -32,8 +28,7 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    files = sorted(f for person in sorted((FACES / "celeba300").iterdir()) for f in sorted(person.iterdir()))
-    files = files[:: max(1, len(files) // args.faces)][: args.faces]
+    files = celeba_photos(args.faces)
     pipeline = get_pipeline()
     found = [(image, faces[0]) for image in map(load_image, files) if (faces := pipeline.detector.detect(image))]
     embedder = pipeline.embedder

@@ -159,3 +159,8 @@ def test_evaluate_analyze_runs_unchanged_on_another_set_laid_out_the_same(faces,
     assert (out / "liveness.png").is_file() and (out / "emotion.png").is_file() and "apcer" in (out / "report.md").read_text()
     bad = CliRunner().invoke(app, ["evaluate", "analyze", "--emotion", str(tmp_path / "utk"), "--split", "all"])
     assert bad.exit_code == 2 and "expected folders named" in bad.output
+
+
+def test_train_analysis_refuses_an_unknown_head():
+    result = CliRunner().invoke(app, ["train", "analysis", "beauty"])
+    assert result.exit_code == 2 and "unknown head" in result.output

@@ -189,6 +189,8 @@ def _plots(reports: list[AnalysisReport], out: Path) -> dict[str, str]:
             ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5])
             axis.set_xticks(norm.ppf(ticks), [f"{t:.1%}" for t in ticks])
             axis.set_yticks(norm.ppf(ticks), [f"{t:.1%}" for t in ticks])
+            axis.set_xlim(norm.ppf(5e-4), norm.ppf(0.6))
+            axis.set_ylim(norm.ppf(5e-4), norm.ppf(0.6))
             axis.set_xlabel("BPCER (live faces rejected)")
             axis.set_ylabel("APCER (attacks accepted)")
             axis.set_title(f"liveness DET, {r.faces} faces")
