@@ -7,17 +7,19 @@ The public API is a few verbs returning typed results::
     vectors = facesift.represent("me.jpg")               # list[FaceEmbedding]
     result = facesift.verify("me.jpg", "profile.png")    # Verification
     report = facesift.evaluate("lfw/", "pairs.txt")      # PairsReport (facesift.evaluation has the rest)
+    faces = facesift.analyze("me.jpg")                   # list[FaceAnalysis]: age, gender, emotion, liveness
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 # onnxruntime >= 1.29 records usage telemetry (a device id and an event queue under ~/.cache/Microsoft, sent
 # when a network is there) unless this is set before it initialises; a user who chose otherwise keeps it.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+from facesift.analysis import FaceAnalysis
 from facesift.errors import (
     EmptyImageError,
     FacesiftError,
@@ -76,6 +78,23 @@ def verify(
     )
 
 
+def analyze(
+    image: ImageInput,
+    actions: Sequence[str] = ("age", "gender", "emotion", "liveness"),
+    *,
+    detector: str = "yunet",
+    policy: str = "all",
+) -> list[FaceAnalysis]:
+    """Apparent age, gender, emotion and liveness of each face (``race`` only on request, as an audit aid).
+
+    ``detector="none"`` takes the whole image as one face (for inputs that are already face crops). An image
+    with no face gives []; a face too small to analyse comes back with its reason and no estimates.
+    """
+    from facesift.analysis import analyze_image
+
+    return analyze_image(image, actions=actions, detector=detector, policy=policy)
+
+
 def evaluate(
     data: str | os.PathLike,
     pairs: str | os.PathLike | None = None,
@@ -96,6 +115,7 @@ def evaluate(
 
 __all__ = [
     "DetectedFace",
+    "FaceAnalysis",
     "EmptyImageError",
     "Face",
     "FaceEmbedding",
@@ -114,6 +134,7 @@ __all__ = [
     "UnknownBackendError",
     "UnsupportedImageError",
     "Verification",
+    "analyze",
     "cosine_similarity",
     "detect",
     "evaluate",

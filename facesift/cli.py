@@ -232,6 +232,7 @@ def demo() -> None:
 
 # Each part of the library keeps its own commands; imported last because they use the helpers above.
 from facesift.cluster.cli import app as clusters_app, cluster  # noqa: E402
+from facesift.analysis.cli import analyze  # noqa: E402
 from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
 from facesift.gallery.cli import app as gallery_app  # noqa: E402
 from facesift.server.cli import keys_app, serve  # noqa: E402
@@ -246,6 +247,7 @@ app.command()(serve)
 app.command()(video)
 app.command()(cluster)
 app.add_typer(clusters_app, name="clusters")
+app.command()(analyze)
 
 
 def main() -> None:

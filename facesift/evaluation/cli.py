@@ -23,6 +23,8 @@ OUT = typer.Option(None, "--out", help="Write results.json, PNG plots and report
 CACHE = typer.Option(None, "--cache-dir", help="Embedding cache (default: $FACESIFT_CACHE_DIR/evaluation).")
 DEGRADE = typer.Option(None, "--degrade", help="Degrade one side of each pair (or the probes): e.g. resolution:28, "
                        "blur:2, jpeg:20, noise:20, occlusion:0.5, brightness:0.3.")
+
+
 ATTRIBUTES = typer.Option(None, "--attributes", help="CSV image,<attribute>,...: results per attribute value.")
 UNKNOWN = typer.Option(0.0, "--unknown-fraction", help="Fraction of people held out of the gallery as unknown probes.")
 
@@ -251,6 +253,8 @@ def open_set(
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"Open-set identification on {', '.join(p.name for p in data)}")
+
+
 PEOPLE_HALF = typer.Option("all", "--people", help="all, or the people's fit / report half (alternate people in "
                             "sorted order): fit anything on one, report on the other.")
 
@@ -357,3 +361,39 @@ def template_aging(
                   f"{result.impostors_added} / {result.impostor_updates}", f"{100 * result.owner_before:.2f}",
                   f"{100 * result.owner_after:.2f}", f"{result.mcnemar_p:.2g}")
     console.print(table)
+
+
+@app.command()
+def analyze(
+    ctx: typer.Context,
+    age_gender: Optional[Path] = typer.Option(None, "--age-gender", help="UTKFace-style folder (age_gender_race_*.jpg)."),
+    emotion: Optional[Path] = typer.Option(None, "--emotion", help="Folder of the seven FER2013 emotion folders."),
+    liveness: Optional[Path] = typer.Option(None, "--liveness", help="Folder with live/ and spoof/ (subject = file name's first field)."),
+    split: str = typer.Option("held-out", help="held-out (the part training never saw: the shared sets), or all (another set)."),
+    race: bool = typer.Option(False, help="Also the race-group head (an audit aid, off by default)."),
+    out: Optional[Path] = OUT,
+    cache: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache of the prepared faces (default: none)."),
+) -> None:
+    """Age MAE per age group, gender and emotion accuracy with confusion, liveness APCER/BPCER/ACER with a DET curve."""
+    from facesift.analysis.evaluation import evaluate_analysis, write_analysis_report
+
+    if split not in ("held-out", "all"):
+        print_error("--split must be held-out or all")
+        raise typer.Exit(2)
+    if age_gender is None and emotion is None and liveness is None:
+        print_error("give at least one of --age-gender, --emotion, --liveness")
+        raise typer.Exit(2)
+    try:
+        reports = evaluate_analysis(age_gender=age_gender, emotion=emotion, liveness=liveness, part=split, cache=cache, race=race)
+    except FacesiftError as exc:
+        _fail(exc)
+    for report in reports:
+        keys = list(dict.fromkeys(k for row in report.breakdown for k in row))
+        table = Table(*keys, title=f"{report.action}: {report.headline} {report.value} ({report.faces} faces, {report.split})")
+        for row in report.breakdown:
+            table.add_row(*[str(row.get(k, "")) for k in keys])
+        console.print(table)
+        for note in report.notes:
+            console.print(f"[dim]{note}[/]")
+    if out is not None:
+        errors.print(f"wrote {write_analysis_report(out, reports, _command(ctx))}")

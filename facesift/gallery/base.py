@@ -26,7 +26,7 @@ import numpy as np
 from facesift.errors import GalleryError, ImageError, InvalidArgumentError, PersonNotFoundError, UnknownBackendError
 from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
 from facesift.gallery.relatives import compare_relatives, merge_relatives
-from facesift.image import ImageInput, image_sha256
+from facesift.image import ImageInput, image_sha256, load_image
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.registry import Registry
 from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
@@ -51,6 +51,7 @@ class EnrollOutcome(str, Enum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     INVALID_IMAGE = "invalid_image"
+    SPOOF = "spoof"
 
 
 class CheckOutcome(str, Enum):
@@ -60,6 +61,7 @@ class CheckOutcome(str, Enum):
     NO_FACE = "no_face"
     LOW_QUALITY = "low_quality"
     MULTIPLE_FACES = "multiple_faces"
+    SPOOF = "spoof"
 
 
 @dataclass(frozen=True)
@@ -344,12 +346,14 @@ class Gallery(ABC):
         sources: Sequence[str] | None = None,
         metadata: dict | None = None,
         on_result: Callable[[EnrollResult], None] | None = None,
+        require_live: bool = False,
     ) -> EnrollReport:
         """Add face samples of one person, judging each image on its own (partial success).
 
         Each accepted sample is committed before the next image is judged, so ``on_result`` (called per
         image) only ever reports samples that survive a crash. ``strict`` also refuses a sample that is
-        closer to another person than to this one.
+        closer to another person than to this one; ``require_live`` refuses a face the liveness check calls a
+        presentation attack (outcome ``spoof``, with the score and operating point in the reason).
         """
         # a file object can be read once: read it here so the detector and the content hash see the same bytes
         images = [image.read() if hasattr(image, "read") else image for image in images]
@@ -370,14 +374,15 @@ class Gallery(ABC):
             for offset, item in enumerate(analysed):
                 index = start + offset
                 source = sources[index] if sources is not None else item.source.replace(f"<input {offset}>", f"<input {index}>")
-                result = self._enroll_one(person_id, index, source, batch[offset], item, strict, keep_images)
+                result = self._enroll_one(person_id, index, source, batch[offset], item, strict, keep_images, require_live)
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
         return EnrollReport(person_id, tuple(results))
 
     def _enroll_one(
-        self, person_id: str, index: int, source: str, image: ImageInput, item: ImageFaces, strict: bool, keep_images: bool
+        self, person_id: str, index: int, source: str, image: ImageInput, item: ImageFaces, strict: bool, keep_images: bool,
+        require_live: bool = False,
     ) -> EnrollResult:
         def result(outcome: EnrollOutcome, reason: str, sample_id=None, other=None, similarity=None, quality=None) -> EnrollResult:
             return EnrollResult(index, source, outcome, sample_id, reason, other, similarity, quality)
@@ -391,6 +396,8 @@ class Gallery(ABC):
         quality = chosen.quality
         if not quality.acceptable:
             return result(EnrollOutcome.LOW_QUALITY, "; ".join(quality.reasons), quality=quality)
+        if require_live and (spoof := self._spoof(image, chosen)):
+            return result(EnrollOutcome.SPOOF, spoof, quality=quality)
         try:
             digest = image_sha256(image)
             image_bytes = _image_bytes(image) if keep_images else None
@@ -600,11 +607,14 @@ class Gallery(ABC):
         fpir: float | None = None,
         threshold: float | None = None,
         false_match_rate: float | None = None,
+        require_live: bool = False,
     ) -> CheckResult:
         """Is ``image`` a usable photo of ``person_id``, of someone else enrolled, or of nobody we know?
 
         Decided at the gallery's operating point (:meth:`operating_point`), since the photo is compared with everyone.
+        ``require_live``: a face the liveness check calls a presentation attack is ``spoof``, never a match.
         """
+        image = image.read() if require_live and hasattr(image, "read") else image
         point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
         limit = point.threshold
         self.get_person(person_id)
@@ -623,6 +633,8 @@ class Gallery(ABC):
             return outcome(CheckOutcome.NO_FACE if not analysed else CheckOutcome.MULTIPLE_FACES, [problem])
         if not chosen.quality.acceptable:
             return outcome(CheckOutcome.LOW_QUALITY, chosen.quality.reasons, chosen)
+        if require_live and (spoof := self._spoof(image, chosen)):
+            return outcome(CheckOutcome.SPOOF, [spoof], chosen)
         vector = chosen.embedding[None, :]
         with self._lock:
             own = self._person_scores(vector, [person_id]).get(person_id)
@@ -645,6 +657,13 @@ class Gallery(ABC):
         else:
             reason = f"matches nobody: best similarity to {person_id!r} is {owner_sim:.3f} < {limit:.3f}"
         return outcome(CheckOutcome.UNKNOWN, [reason], chosen, owner_sim, other, other_sim)
+
+    def _spoof(self, image: ImageInput, face: FaceEmbedding) -> str | None:
+        """Why ``face`` of ``image`` is refused as a presentation attack, or None when it passes as live."""
+        from facesift.analysis import check_liveness
+
+        check = check_liveness(self.pipeline, load_image(image, max_pixels=self.pipeline.max_pixels), face)
+        return None if check.live else check.decision
 
     # --- duplicates across the gallery ---------------------------------------------------------------
     def duplicates(

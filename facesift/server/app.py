@@ -123,6 +123,10 @@ class GalleryOperating(Operating):
                                "(default 0.01): the share of strangers' searches allowed to match anyone")
 
 
+class CheckParams(GalleryOperating):
+    require_live: bool = Field(False, description="A face the liveness check calls a presentation attack is spoof, never owner")
+
+
 class SearchParams(GalleryOperating):
     k: int = Field(5, ge=1, le=100, description="How many people to return")
     faces: str = Field("one", pattern="^(one|all)$", description="one: the photo's face; all: every face, each with its box")
@@ -130,6 +134,7 @@ class SearchParams(GalleryOperating):
 
 class EnrolParams(Params):
     strict: bool = Field(False, description="Also refuse photos closer to another person than to this one")
+    require_live: bool = Field(False, description="Refuse a face the liveness check calls a presentation attack (outcome spoof)")
     create: bool = Field(True, description="Create the person when they do not exist yet")
 
 
@@ -173,6 +178,9 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     add_open_set_endpoints(app)
     add_video_endpoints(app)
     add_cluster_endpoints(app)
+    from facesift.server.analyze import add_analyze_endpoints
+
+    add_analyze_endpoints(app, Caller)
     return app
 
 
@@ -396,7 +404,8 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
 
         def run():
             return opened.enroll(person_id, images["images"], strict=params.strict, create=params.create,
-                                 keep_images=info.keep_images, sources=[f"upload {i}" for i in range(len(images["images"]))])
+                                 keep_images=info.keep_images, sources=[f"upload {i}" for i in range(len(images["images"]))],
+                                 require_live=params.require_live)
 
         report = await service.pool.run(run)
         return report.to_dict()
@@ -437,17 +446,17 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
         return (await service.pool.run(run)).to_dict()
 
     @app.post("/v1/galleries/{gallery}/persons/{person_id}/check", tags=["search"],
-              openapi_extra=openapi_body(GalleryOperating, ("image",)))
+              openapi_extra=openapi_body(CheckParams, ("image",)))
     async def check(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:
         """The profile-photo check: is this photo the person, someone else enrolled, nobody known, or unusable?"""
         _allowed(key, gallery)
         service = _service(request)
         opened, _ = service.galleries.get(gallery)
-        params, images = await read_request(request, GalleryOperating, ("image",))
+        params, images = await read_request(request, CheckParams, ("image",))
 
         def run():
             return opened.check(person_id, images["image"][0], fpir=params.fpir, threshold=params.threshold,
-                                false_match_rate=params.false_match_rate)
+                                false_match_rate=params.false_match_rate, require_live=params.require_live)
 
         return (await service.pool.run(run)).to_dict()
 

@@ -188,3 +188,30 @@ def _finish(onnx_file: Path, name: str, install: bool, **card) -> None:
     if install:
         command = "python -m facesift train " + " ".join(sys.argv[2:])
         console.print(f"registered as {name!r}: {_install(onnx_file, name, command, **card)}")
+
+
+@app.command()
+def analysis(
+    action: List[str] = typer.Argument(..., help="Heads to train: age, gender, race, emotion, liveness (one command per model)."),
+    faces: Path = typer.Option(FACES, "--faces", help="The shared faces folder (utkface-dev, fer2013-dev, nuaa-dev)."),
+    cache: Path = CACHE,
+    output: Optional[Path] = typer.Option(None, help="Folder for the ONNX heads and heads.json (default: the package's own)."),
+    epochs: int = typer.Option(120, help="Passes over the training faces (embedding heads)."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Analysis heads (docs/analyze.md): trained on the training part of each set, calibrated out of fold."""
+    _require_torch()
+    from facesift.analysis.analyzer import ACTIONS
+    from facesift.analysis.heads import MODELS_DIR
+    from facesift.cli import _fail, console, print_error
+    from facesift.errors import FacesiftError
+    from facesift.training.analysis import HeadConfig, train_heads
+
+    unknown = sorted(set(action) - set(ACTIONS))
+    if unknown:
+        print_error(f"unknown head(s) {', '.join(unknown)}; choose from {', '.join(ACTIONS)}")
+        raise typer.Exit(2)
+    try:
+        train_heads(faces, cache, tuple(action), output or MODELS_DIR, HeadConfig(epochs=epochs, seed=seed), log=console.print)
+    except FacesiftError as exc:
+        _fail(exc)

@@ -215,6 +215,7 @@ const OUTCOME_WORDS = {
   added: "added", no_face: "no face found", multiple_faces: "several faces: use a photo of this person alone",
   low_quality: "face too small, blurred or turned away", duplicate: "already enrolled",
   conflict: "looks more like someone else enrolled", invalid_image: "not a readable photo",
+  spoof: "refused: looks like a photo of a photo or a screen, not a live face",
 };
 
 async function enrol() {
@@ -225,7 +226,7 @@ async function enrol() {
   if (!person || !chosen.enrol.length) { out.textContent = "Enter a person id and choose at least one photo."; return; }
   out.textContent = "Enrolling…";
   try {
-    const report = await api("POST", `/v1/galleries/${gallery.name}/persons/${encodeURIComponent(person)}/samples`, form({ images: chosen.enrol }));
+    const report = await api("POST", `/v1/galleries/${gallery.name}/persons/${encodeURIComponent(person)}/samples`, form({ images: chosen.enrol, require_live: $("#enrol-live").checked }));
     out.innerHTML = "";
     out.append(element("p", { id: "enrol-summary", className: "outcome " + (report.added ? "good" : "bad") },
       `${report.added} of ${report.results.length} photo(s) enrolled for ${report.person_id}.`));
@@ -295,6 +296,7 @@ const CHECK_WORDS = {
   no_face: ["bad", () => "No face was found in this photo."],
   low_quality: ["bad", () => "The face is too small, blurred or turned away to judge."],
   multiple_faces: ["bad", () => "Several faces: a profile photo should show one person."],
+  spoof: ["bad", () => "Refused: this looks like a photo of a photo or a screen, not a live face."],
 };
 
 async function check() {
@@ -305,7 +307,7 @@ async function check() {
   if (!person || !chosen.check) { out.textContent = "Enter the person id and choose their new photo."; return; }
   out.textContent = "Checking…";
   try {
-    const result = await api("POST", `/v1/galleries/${gallery.name}/persons/${encodeURIComponent(person)}/check`, form({ image: chosen.check }));
+    const result = await api("POST", `/v1/galleries/${gallery.name}/persons/${encodeURIComponent(person)}/check`, form({ image: chosen.check, require_live: $("#check-live").checked }));
     const [tone, say] = CHECK_WORDS[result.outcome] || ["bad", () => result.outcome];
     out.innerHTML = "";
     out.append(element("p", { id: "check-summary", className: "outcome " + tone }, say(result)),
