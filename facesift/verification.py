@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from facesift.image import ImageInput
-from facesift.pipeline import Pipeline
+from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline
 from facesift.recognition import ModelCard
 from facesift.results import Verification
 
@@ -36,7 +36,7 @@ def verify_images(
     *,
     threshold: float | None = None,
     false_match_rate: float | None = None,
-    policy: str = "largest",
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> Verification:
     """Are the (chosen) faces of two images the same person?"""
     limit, fmr = resolve_threshold(pipeline.embedder.card, threshold, false_match_rate)
