@@ -86,7 +86,7 @@ def detect(
     """Find faces, with boxes, landmarks and quality."""
     try:
         results = _batch(expand_images(images), detector, "sface", policy, "Detecting")
-    except FacesiftError as exc:
+    except (FacesiftError, ValueError) as exc:
         _fail(exc)
     failed = _report_batch(results, as_json, with_embeddings=False)
     raise typer.Exit(3 if failed else 0)
@@ -108,7 +108,7 @@ def represent(
         raise typer.Exit(2)
     try:
         results = _batch(expand_images(images), detector, model, policy, "Embedding")
-    except FacesiftError as exc:
+    except (FacesiftError, ValueError) as exc:
         _fail(exc)
     failed = _report_batch(results, as_json, with_embeddings=True)
     if out is not None:
