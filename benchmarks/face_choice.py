@@ -1,6 +1,8 @@
 """Which face of a photo with several: each face policy against the face that is the person, and what enrolment refuses.
 
-    python benchmarks/face_choice.py [--data celeba300 --data deepface ...]
+    python benchmarks/face_choice.py [--data celeba300:celeba300-pairs.txt --data deepface ...] [--enrol lag-dev ...]
+
+(``NAME:PAIRS`` keeps the images of that pairs file only, the ones ``evaluate pairs`` already cached.)
 
 For every photo with two or more faces in an identity-folder set, the face that is the person is the one most
 like the person's other photos (the mean embedding of their photos with a single face, or of all their other
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facesift.evaluation.datasets import read_pairs
 from facesift.evaluation.embeddings import cached_faces
 from facesift.gallery.base import AMBIGUOUS_CHOICE_RATIO, pick_face
 from facesift.pipeline import choice_scores, select_faces
@@ -47,8 +50,11 @@ def people_of(root: Path) -> dict[str, list[Path]]:
     return found
 
 
-def face_choice(root: Path, threshold: float) -> tuple[dict[str, int], list[tuple[float, bool]], int]:
+def face_choice(root: Path, threshold: float, pairs: Path | None) -> tuple[dict[str, int], list[tuple[float, bool]], int]:
     people = people_of(root)
+    if pairs is not None:
+        listed = {image for pair in read_pairs(pairs, root) for image in (pair.a, pair.b)}
+        people = {person: [p for p in files if p in listed] for person, files in people.items()}
     entries, _, _ = cached_faces([p for files in people.values() for p in files])
     correct = dict.fromkeys(POLICIES, 0)
     ratios: list[tuple[float, bool]] = []
@@ -138,8 +144,9 @@ def main() -> None:
     print("| set | photos judged | " + " | ".join(f"{p} right" for p in POLICIES) + " |")
     print("|---|---|" + "---|" * len(POLICIES))
     every: list[tuple[float, bool]] = []
-    for name in args.data or ["celeba300", "deepface"]:
-        correct, ratios, judged = face_choice(FACES / name, threshold)
+    for spec in args.data or ["celeba300:celeba300-pairs.txt", "deepface"]:
+        name, _, pairs = spec.partition(":")
+        correct, ratios, judged = face_choice(FACES / name, threshold, FACES / pairs if pairs else None)
         every += ratios
         print(f"| {name} | {judged} | " + " | ".join(f"{correct[p]} ({100 * correct[p] / max(judged, 1):.1f} %)" for p in POLICIES) + " |")
     print(f"\n## auto right by second-best / best score (enrolment refuses at >= {AMBIGUOUS_CHOICE_RATIO})\n")

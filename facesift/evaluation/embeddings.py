@@ -27,6 +27,8 @@ from facesift.recognition.trained import installed_low_resolution
 from facesift.results import Face, ImageFaces
 
 _MEASURES = tuple(f.name for f in dataclasses.fields(QualityMeasures))
+#: images embedded between two writes of the cache
+SAVE_EVERY = 1000
 
 
 def default_cache_dir() -> Path:
@@ -118,7 +120,7 @@ class CachedImage:
             np.array([np.ravel(f.face.landmarks) for f in faces], np.float32).reshape(-1, 10),
             np.array([f.face.score for f in faces], np.float32),
             np.array([[getattr(f.quality, name) for name in _MEASURES] for f in faces], np.float32).reshape(-1, len(_MEASURES)),
-            np.array([f.embedding for f in faces], np.float32).reshape(len(faces), -1),
+            np.array([f.embedding for f in faces], np.float32) if faces else np.zeros((0, 0), np.float32),
             reason,
         )
 
@@ -213,9 +215,11 @@ def cached_faces(
             if progress is not None:
                 progress(done, len(todo))
 
-        for image, result in zip(todo, pipe.represent_batch(todo, policy="all", progress=advance)):
-            fresh[hashes[image]] = CachedImage.of(result)
-        store.save(fresh)
+        for start in range(0, len(todo), SAVE_EVERY):  # saved as it goes: an interrupted run keeps what it did
+            chunk = todo[start : start + SAVE_EVERY]
+            for image, result in zip(chunk, pipe.represent_batch(chunk, policy="all", progress=advance)):
+                fresh[hashes[image]] = CachedImage.of(result)
+            store.save(fresh)
     entries = {**known, **fresh}
     return {image: entries[hashes[image]] for image in images}, embedded_by, len(todo)
 

@@ -40,18 +40,23 @@ FACTORS: dict[str, Callable[[QualityMeasures, QualityPolicy], float]] = {
     "contrast": lambda m, p: m.contrast,
     "detector score": lambda m, p: m.detector_score,
 }
-#: each limit of the policy: (policy field, the measure it reads, True where a face fails it at ``limit``)
-LIMITS: dict[str, tuple[str, Callable[[QualityMeasures, float], bool]]] = {
-    "min_eye_distance": ("eye distance", lambda m, v: m.eye_distance < v),
-    "min_detector_score": ("detector score", lambda m, v: m.detector_score < v),
-    "min_sharpness": ("sharpness", lambda m, v: m.sharpness < v),
-    "max_abs_yaw": ("yaw", lambda m, v: abs(m.yaw) > v),
-    "max_abs_pitch": ("pitch", lambda m, v: abs(m.pitch) > v),
-    "max_abs_roll": ("roll", lambda m, v: abs(m.roll) > v),
-    "min_brightness": ("brightness", lambda m, v: m.brightness < v),
-    "max_brightness": ("brightness", lambda m, v: m.brightness > v),
-    "min_contrast": ("contrast", lambda m, v: m.contrast < v),
+#: each limit of the policy: the value it reads off a face, and whether a face fails it below (min) or above (max)
+LIMITS: dict[str, tuple[Callable[[QualityMeasures], float], str]] = {
+    "min_eye_distance": (lambda m: m.eye_distance, "min"),
+    "min_detector_score": (lambda m: m.detector_score, "min"),
+    "min_sharpness": (lambda m: m.sharpness, "min"),
+    "max_abs_yaw": (lambda m: abs(m.yaw), "max"),
+    "max_abs_pitch": (lambda m: abs(m.pitch), "max"),
+    "max_abs_roll": (lambda m: abs(m.roll), "max"),
+    "min_brightness": (lambda m: m.brightness, "min"),
+    "max_brightness": (lambda m: m.brightness, "max"),
+    "min_contrast": (lambda m: m.contrast, "min"),
 }
+#: a face is *unusable* when genuine photos of its person fail to match it at least this often (at the card's
+#: threshold): a limit is suggested where the faces beyond it, together, fail that often
+UNUSABLE_FNMR = 0.5
+#: ... and only from at least this many faces beyond it
+MIN_FACES = 10
 DISCARD = np.round(np.linspace(0.0, 0.3, 31), 3)
 
 
@@ -77,6 +82,10 @@ class LimitRisk(_ToDict):
     pairs_with_refused: int
     fnmr_with_refused: float | None
     fnmr_without: float | None
+    #: the loosest value whose refused faces fail at least UNUSABLE_FNMR of their genuine comparisons (None: no
+    #: MIN_FACES faces on this data are that bad, so the data gives no reason to refuse on this measure)
+    suggested: float | None = None
+    suggested_refuses: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,7 @@ def edc(pair_quality: np.ndarray, failed: np.ndarray, discarded: Sequence[float]
     after = np.concatenate([[fails.sum()], fails.sum() - np.cumsum(fails)])  # errors left after dropping k
     out = []
     for fraction in discarded:
-        k = int(round(fraction * fails.size))
+        k = round(fraction * fails.size)
         out.append(after[k] / max(fails.size - k, 1))
     return np.array(out)
 
@@ -183,6 +192,8 @@ def evaluate_quality(
         f"genuine comparisons decided at the {model} card's threshold {threshold:.4f} (false-match rate {false_match_rate:g});"
         " a comparison's quality is the lower of its two faces'",
         "a limit's risk: the FNMR of the comparisons that involve a face it refuses, against the FNMR of the rest",
+        f"suggested limit: the loosest value whose refused faces (at least {MIN_FACES}) fail at least "
+        f"{100 * UNUSABLE_FNMR:.0f} % of their genuine comparisons, pooled ('none': no such faces, no reason to refuse)",
     )
     return QualityReport(
         datasets=tuple(str(d.root) for d in datasets), model=model, detector=detector, policy=policy,
@@ -207,14 +218,37 @@ def _genuine_rows(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _limit_risk(name: str, policy: QualityPolicy, measures: list[QualityMeasures], a: np.ndarray, b: np.ndarray,
                 failed: np.ndarray) -> LimitRisk:
     value = float(getattr(policy, name))
-    fails = LIMITS[name][1]
-    refused = np.array([fails(m, value) for m in measures])
+    read, side = LIMITS[name]
+    values = np.array([read(m) for m in measures])
+    refused = values < value if side == "min" else values > value
     involved = refused[a] | refused[b]
 
     def rate(mask: np.ndarray) -> float | None:
         return float(failed[mask].mean()) if mask.any() else None
 
-    return LimitRisk(name, value, int(refused.sum()), float(refused.mean()), int(involved.sum()), rate(involved), rate(~involved))
+    suggested, share = _suggest(values, side, a, b, failed)
+    return LimitRisk(name, value, int(refused.sum()), float(refused.mean()), int(involved.sum()), rate(involved),
+                     rate(~involved), suggested, share)
+
+
+def _suggest(values: np.ndarray, side: str, a: np.ndarray, b: np.ndarray, failed: np.ndarray) -> tuple[float | None, float]:
+    """The loosest limit at which the refused faces fail at least UNUSABLE_FNMR of their genuine comparisons, both
+    all together and the last MIN_FACES of them (those just beyond the limit: no good face is refused for the
+    company of worse ones); and the share of faces it refuses."""
+    fails = np.bincount(a, failed, values.size) + np.bincount(b, failed, values.size)
+    pairs = np.bincount(a, minlength=values.size) + np.bincount(b, minlength=values.size)
+    order = np.argsort(values if side == "min" else -values, kind="stable")  # worst first
+    total_fails, total_pairs = np.cumsum(fails[order]), np.cumsum(pairs[order])
+    window = np.arange(values.size) >= MIN_FACES - 1
+    shift = lambda x: np.concatenate([np.zeros(MIN_FACES), x[:-MIN_FACES]])  # noqa: E731 - the sum up to k - MIN_FACES
+    last_fails, last_pairs = total_fails - shift(total_fails), total_pairs - shift(total_pairs)
+    bad = window & (total_fails >= UNUSABLE_FNMR * total_pairs) & (last_fails >= UNUSABLE_FNMR * last_pairs) & (last_pairs > 0)
+    if not bad.any():
+        return None, 0.0
+    k = int(np.flatnonzero(bad)[-1]) + 1  # refuse the k worst faces
+    ranked = values[order]
+    beyond = ranked[k - 1] if k == values.size else (ranked[k - 1] + ranked[k]) / 2
+    return float(beyond), k / values.size
 
 
 def risk_by_value(report: QualityReport, factor: str, bins: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,9 +274,11 @@ def quality_table(report: QualityReport) -> tuple[list[str], list[list[str]]]:
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.2f}"
 
-    header = ["limit", "value", "images refused", "refused %", "FNMR % with a refused face", "FNMR % without"]
+    header = ["limit", "value", "images refused", "refused %", "FNMR % with a refused face", "FNMR % without",
+              f"where faces fail >= {100 * UNUSABLE_FNMR:.0f} % (refuses %)"]
     rows = [[r.limit, f"{r.value:g}", str(r.refused_images), pct(r.refused_share), f"{pct(r.fnmr_with_refused)} ({r.pairs_with_refused:,} pairs)",
-             pct(r.fnmr_without)] for r in report.limits]
+             pct(r.fnmr_without), "none" if r.suggested is None else f"{r.suggested:.3g} ({pct(r.suggested_refuses)})"]
+            for r in report.limits]
     return header, rows
 
 
@@ -323,7 +359,7 @@ def _plot_risk(report: QualityReport, path: Path) -> None:
               ("contrast", "min_contrast", "contrast"), ("detector score", "min_detector_score", "detector score")]
     fig, axes = plt.subplots(2, 4, figsize=(10, 4.6), sharey=True)
     for ax, (factor, limit, label) in zip(axes.ravel(), panels):
-        centres, means, counts = risk_by_value(report, factor)
+        centres, means, _ = risk_by_value(report, factor)
         ax.plot(centres, 100 * means, "o-", markersize=3)
         ax.axvline(report.quality_policy[limit], linestyle="--", color="red", linewidth=1)
         if factor == "brightness":
