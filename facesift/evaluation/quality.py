@@ -56,7 +56,7 @@ LIMITS: dict[str, tuple[Callable[[QualityMeasures], float], str]] = {
 #: threshold): a limit is suggested where the faces beyond it, together, fail that often
 UNUSABLE_FNMR = 0.5
 #: ... and only from at least this many faces beyond it
-MIN_FACES = 10
+MIN_FACES = 20
 DISCARD = np.round(np.linspace(0.0, 0.3, 31), 3)
 
 
