@@ -34,7 +34,7 @@ from facesift.errors import (
     UnsupportedImageError,
 )
 from facesift.image import ImageInput, load_image
-from facesift.pipeline import Pipeline, get_pipeline
+from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, get_pipeline
 from facesift.results import DetectedFace, Face, FaceEmbedding, FaceQuality, ImageFaces, Verification
 from facesift.verification import cosine_similarity, verify_images
 
@@ -45,7 +45,7 @@ __version__ = "0.1.0"
 
 
 def detect(image: ImageInput, *, detector: str = "yunet", policy: str = "all") -> list[DetectedFace]:
-    """Every face in ``image`` (or the one ``policy`` picks: ``largest``/``central``) with its quality."""
+    """Every face in ``image`` (or the one ``policy`` picks: ``auto``/``largest``/``central``) with its quality."""
     return get_pipeline(detector=detector).detect(image, policy=policy)
 
 
@@ -64,7 +64,7 @@ def verify(
     detector: str = "yunet",
     threshold: float | None = None,
     false_match_rate: float | None = None,
-    policy: str = "largest",
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> Verification:
     """Is the face in ``image_a`` the same person as the face in ``image_b``?
 

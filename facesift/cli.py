@@ -80,13 +80,13 @@ def _face_row(face_embedding) -> dict:
 def detect(
     images: List[Path] = typer.Argument(..., help="Image files or folders."),
     detector: str = typer.Option("yunet", help="Detector backend."),
-    policy: str = typer.Option("all", help="Which faces to report: all, largest or central."),
+    policy: str = typer.Option("all", help="Which faces to report: all, or the one auto, largest or central picks."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
 ) -> None:
     """Find faces, with boxes, landmarks and quality."""
     try:
         results = _batch(expand_images(images), detector, "sface", policy, "Detecting")
-    except FacesiftError as exc:
+    except (FacesiftError, ValueError) as exc:
         _fail(exc)
     failed = _report_batch(results, as_json, with_embeddings=False)
     raise typer.Exit(3 if failed else 0)
@@ -98,7 +98,8 @@ def represent(
     out: Optional[Path] = typer.Option(None, help="Write embeddings to a .npy (array) or .json (with faces) file."),
     model: str = typer.Option("sface", help="Embedder backend."),
     detector: str = typer.Option("yunet", help="Detector backend."),
-    policy: str = typer.Option("largest", help="Which faces to embed: largest, central or all."),
+    policy: str = typer.Option("auto", help="Which faces to embed: auto (size, centrality and detector score), "
+                               "largest, central or all."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines (with embeddings) instead of a table."),
 ) -> None:
     """Compute face embeddings."""
@@ -107,7 +108,7 @@ def represent(
         raise typer.Exit(2)
     try:
         results = _batch(expand_images(images), detector, model, policy, "Embedding")
-    except FacesiftError as exc:
+    except (FacesiftError, ValueError) as exc:
         _fail(exc)
     failed = _report_batch(results, as_json, with_embeddings=True)
     if out is not None:
@@ -164,13 +165,15 @@ def verify(
     detector: str = typer.Option("yunet", help="Detector backend."),
     threshold: Optional[float] = typer.Option(None, help="Cosine threshold (overrides --fmr)."),
     fmr: Optional[float] = typer.Option(None, help="False-match rate of the calibrated operating point."),
+    policy: str = typer.Option("auto", help="Which face of a photo with several: auto, largest or central."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Are two photos of the same person?"""
     from facesift import verify as verify_pair
 
     try:
-        result = verify_pair(image_a, image_b, model=model, detector=detector, threshold=threshold, false_match_rate=fmr)
+        result = verify_pair(image_a, image_b, model=model, detector=detector, threshold=threshold, false_match_rate=fmr,
+                             policy=policy)
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     if as_json:
@@ -231,8 +234,8 @@ def demo() -> None:
 
 
 # Each part of the library keeps its own commands; imported last because they use the helpers above.
-from facesift.cluster.cli import app as clusters_app, cluster  # noqa: E402
 from facesift.analysis.cli import analyze  # noqa: E402
+from facesift.cluster.cli import app as clusters_app, cluster  # noqa: E402
 from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
 from facesift.gallery.cli import app as gallery_app  # noqa: E402
 from facesift.server.cli import keys_app, serve  # noqa: E402

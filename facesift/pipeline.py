@@ -32,9 +32,11 @@ from facesift.resolution import effective_eye_distance
 from facesift.restoration import create_restorer
 from facesift.results import DetectedFace, Face, FaceEmbedding, ImageFaces
 
-FacePolicy = Literal["largest", "central", "all"]
-FACE_POLICIES: tuple[str, ...] = ("largest", "central", "all")
-
+FacePolicy = Literal["auto", "largest", "central", "all"]
+FACE_POLICIES: tuple[str, ...] = ("auto", "largest", "central", "all")
+#: The face to use from a photo with several: ``auto`` scores size, centrality and detector confidence together,
+#: so a profile photo gives its (biggest) owner and a press photo its subject in the middle (docs/face-choice.md).
+DEFAULT_FACE_POLICY = "auto"
 
 @dataclass
 class _Analysed:
@@ -47,14 +49,40 @@ class _Analysed:
     route: list[int]
 
 
-def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]) -> list[Face]:
-    """Which faces of a photo to use: the largest, the one nearest the centre, or all of them."""
+def check_face_policy(policy: str) -> None:
     if policy not in FACE_POLICIES:
         raise InvalidArgumentError(f"Unknown face policy {policy!r}; choose one of {', '.join(FACE_POLICIES)}")
+
+
+def choice_scores(faces: Sequence[Face], image_size: tuple[int, int]) -> np.ndarray:
+    """How much each face looks like the one a photo is about, in [0, 1] (the ``auto`` policy's score).
+
+    Size relative to the largest face (side length), times how central it is (1 at the image centre, 0 at a
+    corner), times the detector's confidence: a bystander must be more than twice the subject's size to win
+    from the edge of a press photo, and a profile photo's owner is both the biggest and near the middle.
+    """
+    if not faces:
+        return np.zeros(0)
+    width, height = image_size
+    half_diagonal = float(np.hypot(width, height)) / 2 or 1.0
+    sides = np.sqrt([face.area for face in faces])
+    size = sides / (sides.max() or 1.0)
+    offset = np.array([np.hypot(f.center[0] - width / 2, f.center[1] - height / 2) for f in faces]) / half_diagonal
+    centrality = np.clip(1.0 - offset, 0.0, 1.0)
+    confidence = np.clip([face.score for face in faces], 0.0, 1.0)
+    return size * centrality * confidence
+
+
+def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]) -> list[Face]:
+    """Which faces of a photo to use: the ``auto`` choice (:func:`choice_scores`), the largest, the one nearest the
+    centre, or all of them."""
+    check_face_policy(policy)
     if policy == "all" or not faces:
         return list(faces)
     if policy == "largest":
         return [max(faces, key=lambda f: f.area)]
+    if policy == "auto":
+        return [faces[int(np.argmax(choice_scores(faces, image_size)))]]
     width, height = image_size
     diagonal = float(np.hypot(width, height)) or 1.0
 
@@ -132,7 +160,7 @@ class Pipeline:
         self,
         images: Iterable[ImageInput],
         *,
-        policy: str = "largest",
+        policy: str = DEFAULT_FACE_POLICY,
         on_error: Literal["raise", "record"] = "record",
         progress: Callable[[int], None] | None = None,
     ) -> list[ImageFaces]:
@@ -141,7 +169,7 @@ class Pipeline:
         With ``on_error="record"`` an image that fails (unreadable, too large...) gets an ``ImageFaces``
         with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised.
         """
-        select_faces([], policy, (0, 0))  # validate the policy before any work
+        check_face_policy(policy)  # before any work
         results: list[ImageFaces] = []
         pending_crops: list[np.ndarray] = []
         pending: list[tuple[int, str, _Analysed]] = []
@@ -246,10 +274,10 @@ class Pipeline:
             for item, vector, name in zip(analysed.detected, vectors, by)
         )
 
-    def one_face(self, image: ImageInput, *, policy: str = "largest", label: str = "image") -> FaceEmbedding:
+    def one_face(self, image: ImageInput, *, policy: str = DEFAULT_FACE_POLICY, label: str = "image") -> FaceEmbedding:
         """The single face to use from ``image``, or :class:`NoFaceError` naming ``label``."""
         if policy == "all":
-            raise ValueError("one_face needs a policy that picks one face: largest or central")
+            raise ValueError("one_face needs a policy that picks one face: auto, largest or central")
         faces = self.represent(image, policy=policy)
         if not faces:
             raise NoFaceError(f"No face was found in {label}")

@@ -6,7 +6,7 @@ import numpy as np
 
 from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput
-from facesift.pipeline import Pipeline
+from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline
 from facesift.recognition import ModelCard
 from facesift.results import Verification
 
@@ -37,7 +37,7 @@ def verify_images(
     *,
     threshold: float | None = None,
     false_match_rate: float | None = None,
-    policy: str = "largest",
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> Verification:
     """Are the (chosen) faces of two images the same person?"""
     limit, fmr = resolve_threshold(pipeline.embedder.card, threshold, false_match_rate)

@@ -44,7 +44,7 @@ def test_quality_falls_with_blur_size_and_darkness(obama, pipeline):
     good = pipeline.detect(image)[0]
     assert good.quality.acceptable and good.quality.score > 0.7
 
-    blurred = pipeline.detect(cv2.GaussianBlur(image, (0, 0), 6))[0]
+    blurred = pipeline.detect(cv2.GaussianBlur(image, (0, 0), 8))[0]
     assert blurred.quality.sharpness < good.quality.sharpness / 10
     assert any("blurred" in reason for reason in blurred.quality.reasons)
 

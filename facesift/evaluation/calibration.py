@@ -17,6 +17,7 @@ from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.verification import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
+from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition.base import _PACKAGED_CARDS, ModelCard, _tail_threshold, load_card, save_card
 from facesift.results import _ToDict
 
@@ -83,6 +84,7 @@ def calibrate(
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
     check: IdentityDataset | None = None,
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> Calibration:
     """For each false-match rate, the lowest cosine threshold that accepts at most that fraction of all
     different-person pairs (rounded to 4 decimals). Images with no face are left out (they would add pairs no threshold can match).
@@ -92,7 +94,7 @@ def calibrate(
     """
     started = time.perf_counter()
     images = list(dataset.images)
-    embeddings = embed_images(images, model=model, detector=detector, cache_dir=cache_dir,
+    embeddings = embed_images(images, model=model, detector=detector, cache_dir=cache_dir, policy=policy,
                               progress=_progress(progress, f"Embedding ({model}, {detector})"))
     vectors, usable = embeddings.matrix(images)
     labels = np.array(dataset.labels)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from facesift.cli import _fail, console, errors, print_error, progress_bar
 from facesift.errors import FacesiftError
+from facesift.pipeline import DEFAULT_FACE_POLICY
 
 app = typer.Typer(help="Measure accuracy with the standard protocols: pairs, identification, sweeps, calibration.",
                   no_args_is_help=True, add_completion=False)
@@ -23,9 +24,9 @@ OUT = typer.Option(None, "--out", help="Write results.json, PNG plots and report
 CACHE = typer.Option(None, "--cache-dir", help="Embedding cache (default: $FACESIFT_CACHE_DIR/evaluation).")
 DEGRADE = typer.Option(None, "--degrade", help="Degrade one side of each pair (or the probes): e.g. resolution:28, "
                        "blur:2, jpeg:20, noise:20, occlusion:0.5, brightness:0.3.")
-
-
 ATTRIBUTES = typer.Option(None, "--attributes", help="CSV image,<attribute>,...: results per attribute value.")
+POLICIES = typer.Option(["auto"], "--policy", help="Which face of a photo with several: auto (size, centrality and "
+                        "detector score), largest or central; repeat to compare several side by side.")
 UNKNOWN = typer.Option(0.0, "--unknown-fraction", help="Fraction of people held out of the gallery as unknown probes.")
 
 
@@ -88,8 +89,8 @@ def _print(ctx: typer.Context, reports, out: Optional[Path], title: str) -> None
         errors.print(f"wrote {path} with results.json and plots")
 
 
-def _combinations(models: List[str], detectors: List[str]) -> list[tuple[str, str]]:
-    return [(model, detector) for model in models for detector in detectors]
+def _combinations(models: List[str], detectors: List[str], policies: List[str]) -> list[tuple[str, str, str]]:
+    return [(model, detector, policy) for model in models for detector in detectors for policy in policies]
 
 
 @app.command()
@@ -100,6 +101,7 @@ def pairs(
                                               "without it every pair of the identity folders is scored."),
     model: List[str] = MODELS,
     detector: List[str] = DETECTORS,
+    policy: List[str] = POLICIES,
     degrade: Optional[str] = DEGRADE,
     attributes: Optional[Path] = ATTRIBUTES,
     out: Optional[Path] = OUT,
@@ -111,8 +113,9 @@ def pairs(
     reports = []
     try:
         with _progress() as progress:
-            for name, det in _combinations(model, detector):
-                options = dict(model=name, detector=det, degradation=degrade, cache_dir=cache_dir, progress=progress)
+            for name, det, face in _combinations(model, detector, policy):
+                options = dict(model=name, detector=det, degradation=degrade, cache_dir=cache_dir, progress=progress,
+                               policy=face)
                 if pairs_file is not None:
                     reports.append(evaluate_pairs(data, pairs_file, attributes=attributes, **options))
                 else:
@@ -128,6 +131,7 @@ def identify(
     data: Path = DATA,
     model: List[str] = MODELS,
     detector: List[str] = DETECTORS,
+    policy: List[str] = POLICIES,
     unknown_fraction: float = UNKNOWN,
     degrade: Optional[str] = DEGRADE,
     attributes: Optional[Path] = ATTRIBUTES,
@@ -141,10 +145,10 @@ def identify(
     try:
         dataset = load_identity_folders(data)
         with _progress() as progress:
-            for name, det in _combinations(model, detector):
+            for name, det, face in _combinations(model, detector, policy):
                 reports.append(evaluate_identification(
                     dataset, model=name, detector=det, degradation=degrade, unknown_fraction=unknown_fraction,
-                    attributes=attributes, cache_dir=cache_dir, progress=progress))
+                    attributes=attributes, cache_dir=cache_dir, progress=progress, policy=face))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"Identification on {data.name}")
@@ -161,6 +165,7 @@ def sweep(
     protocol: str = typer.Option("pairs", "--protocol", help="pairs (one side degraded) or identify (probes degraded)."),
     model: List[str] = MODELS,
     detector: List[str] = DETECTORS,
+    policy: str = typer.Option("auto", "--policy", help="Which face of a photo with several: auto, largest or central."),
     unknown_fraction: float = UNKNOWN,
     restorer: List[str] = typer.Option([], "--restorer", help="Resolution sweeps: bring each shrunk face back with "
                                        "this restorer (bicubic, realesrgan, facesr) instead of bicubic; repeat to "
@@ -179,11 +184,11 @@ def sweep(
     reports = []
     try:
         with _progress() as progress:
-            for name, det in _combinations(model, detector):
+            for name, det, face in _combinations(model, detector, [policy]):
                 for restore in restorer or [""]:
                     reports.append(run_sweep(data, kind, pairs=pairs_file, protocol=protocol, levels=values, model=name,
                                              detector=det, unknown_fraction=unknown_fraction, restorer=restore,
-                                             cache_dir=cache_dir, progress=progress))
+                                             cache_dir=cache_dir, progress=progress, policy=face))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     _print(ctx, reports, out, f"{kind} sweep on {data.name}")
@@ -196,6 +201,7 @@ def calibrate(
     fmr: List[float] = typer.Option([1e-1, 1e-2, 1e-3, 1e-4], "--fmr", help="Target false-match rates (repeat)."),
     model: str = typer.Option("sface", "--model", help="Embedder whose card gets the thresholds."),
     detector: str = typer.Option("yunet", "--detector", help="Detector used to find the faces."),
+    policy: str = typer.Option("auto", "--policy", help="Which face of a photo with several: auto, largest or central."),
     note: str = typer.Option("", "--note", help="Text appended to the card's calibration description."),
     check_data: List[Path] = typer.Option([], "--check-data", help="Held-out datasets (people not in --data; repeat): "
                                           "the tail model's thresholds are checked against all their different-person pairs."),
@@ -212,7 +218,7 @@ def calibrate(
         with _progress() as progress:
             check = load_identity_roots(check_data) if check_data else None
             result = run_calibration(load_identity_folders(data), rates=tuple(fmr), model=model, detector=detector,
-                                     cache_dir=cache_dir, progress=progress, check=check)
+                                     cache_dir=cache_dir, progress=progress, check=check, policy=policy)
         _print(ctx, [result], out, f"Calibration on {data.name}")
         if write:
             path = write_card(result, _command(ctx), note=note, packaged=packaged)
@@ -289,7 +295,7 @@ def age_gap(
     try:
         people = _half(half, split_people(age_gap_people(data, ages)))
         with _progress() as progress:
-            for name, det in _combinations(model, detector):
+            for name, det, _ in _combinations(model, detector, [DEFAULT_FACE_POLICY]):
                 for photos in [0, *enrol_photos]:
                     reports.append(evaluate_age_gap(data, ages=ages, model=name, detector=det, enrol_photos=photos,
                                                     aggregation=aggregation, people=people, cache_dir=cache_dir, progress=progress))
@@ -322,7 +328,7 @@ def kin(
     try:
         families = _half(half, split_families(load_kin(data, relationships)))
         with _progress() as progress:
-            for name, det in _combinations(model, detector):
+            for name, det, _ in _combinations(model, detector, [DEFAULT_FACE_POLICY]):
                 if calibrate:
                     thresholds = calibrate_relatives(data, relationships, model=name, detector=det, families=families,
                                                      cache_dir=cache_dir, progress=progress)
@@ -397,3 +403,44 @@ def analyze(
             console.print(f"[dim]{note}[/]")
     if out is not None:
         errors.print(f"wrote {write_analysis_report(out, reports, _command(ctx))}")
+
+
+@app.command()
+def quality(
+    ctx: typer.Context,
+    data: List[Path] = typer.Option(..., "--data", help="Dataset folder laid out as <person>/<image>; repeat to pool "
+                                    "the same-person comparisons of several."),
+    pairs_file: Optional[Path] = typer.Option(None, "--pairs", help="Use the same-person pairs of this pairs file "
+                                              "(one --data) instead of every same-person pair."),
+    model: str = typer.Option("sface", "--model", help="Embedder (its card gives the threshold)."),
+    detector: str = typer.Option("yunet", "--detector", help="Detector."),
+    policy: str = typer.Option("auto", "--policy", help="Which face of a photo with several: auto, largest or central."),
+    fmr: float = typer.Option(1e-3, "--fmr", help="False-match rate of the card's threshold the comparisons are decided at."),
+    out: Optional[Path] = OUT,
+    cache_dir: Optional[Path] = CACHE,
+) -> None:
+    """Error-versus-discard curves (ISO/IEC 29794-1) of the quality score and each factor, and the measured risk of
+    each quality limit: which faces are really unusable."""
+    from facesift.evaluation import load_identity_folders
+    from facesift.evaluation.quality import curve_table, evaluate_quality, quality_table, write_quality_report
+
+    try:
+        with _progress() as progress:
+            report = evaluate_quality([load_identity_folders(d) for d in data], pairs=pairs_file, model=model,
+                                      detector=detector, policy=policy, false_match_rate=fmr, cache_dir=cache_dir,
+                                      progress=progress)
+    except (FacesiftError, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    console.print(f"{report.genuine_pairs:,} same-person comparisons, FNMR {100 * report.fnmr:.2f} % at "
+                  f"{report.threshold:.4f} (FMR {fmr:g}); the limits refuse {100 * report.refused_share:.2f} % of the faces")
+    for heading, (header, rows) in (("Error versus discard", curve_table(report)), ("Quality limits", quality_table(report))):
+        table = Table(*header, title=heading)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    if out is not None:
+        try:
+            path = write_quality_report(out, report, command=_command(ctx))
+        except ImportError as exc:
+            _fail(exc)
+        errors.print(f"wrote {path} with results.json and plots")

@@ -11,7 +11,8 @@ import numpy as np
 from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset, read_attributes
 from facesift.evaluation.degradations import Degradation
-from facesift.evaluation.verification import ProgressCallback, _embed_sides, far_key
+from facesift.evaluation.verification import ProgressCallback, _embed_sides, far_key, run_label
+from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.results import _ToDict
 
 RANKS = (1, 5, 10)
@@ -52,11 +53,12 @@ class IdentificationReport(_ToDict):
     seconds: float
     known_top: np.ndarray = field(repr=False, compare=False)
     unknown_top: np.ndarray = field(repr=False, compare=False)
+    #: which face of a photo with several was used (pipeline.FACE_POLICIES)
+    policy: str = DEFAULT_FACE_POLICY
 
     @property
     def label(self) -> str:
-        suffix = "" if self.degradation == "clean" else f" {self.degradation}"
-        return f"{self.model}+{self.detector}{suffix}"
+        return run_label(self.model, self.detector, self.degradation, self.policy)
 
 
 def unknown_people(count: int, fraction: float) -> np.ndarray:
@@ -98,6 +100,7 @@ def evaluate_identification(
     attributes: str | Path | None = None,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> IdentificationReport:
     """All-against-all open-set identification on an identity-folder set.
 
@@ -111,7 +114,7 @@ def evaluate_identification(
     if isinstance(degradation, str):
         degradation = Degradation.parse(degradation)
     images = list(dataset.images)
-    clean, damaged = _embed_sides(images, images, model, detector, degradation, cache_dir, progress)
+    clean, damaged = _embed_sides(images, images, model, detector, degradation, cache_dir, progress, policy)
     gallery_vectors, in_gallery = clean.matrix(images)
     probe_vectors, usable = damaged.matrix(images)
     labels = np.array(dataset.labels)
@@ -151,7 +154,7 @@ def evaluate_identification(
         dir_thresholds={far_key(r): v for r, v in rates.thresholds.items()}, notes=tuple(notes),
         slices=_slices(dataset, attributes, best, true_person, usable) if attributes else (),
         failures=failures, seconds=time.perf_counter() - started,
-        known_top=true_scores[np.isfinite(true_scores)], unknown_top=top[~known & np.isfinite(top)],
+        known_top=true_scores[np.isfinite(true_scores)], unknown_top=top[~known & np.isfinite(top)], policy=policy,
     )
 
 

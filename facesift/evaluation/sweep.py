@@ -10,6 +10,7 @@ from facesift.evaluation.datasets import IdentityDataset, Pair, load_identity_fo
 from facesift.evaluation.degradations import Degradation, default_levels, level_meaning
 from facesift.evaluation.identification import IdentificationReport, evaluate_identification
 from facesift.evaluation.verification import PairsReport, ProgressCallback, evaluate_all_pairs, evaluate_pairs
+from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.results import _ToDict
 
 
@@ -53,6 +54,7 @@ def sweep(
     restorer: str = "",
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> SweepReport:
     """Run ``protocol`` ("pairs": a pairs file, or all pairs of ``data`` when ``pairs`` is None; "identify")
     once per level of ``kind`` (default levels: ``degradations.KINDS``). ``restorer`` (resolution sweeps only)
@@ -61,7 +63,8 @@ def sweep(
     points = []
     for level in levels:
         degradation = Degradation(kind, float(level), restorer)
-        common = dict(model=model, detector=detector, degradation=degradation, cache_dir=cache_dir, progress=progress)
+        common = dict(model=model, detector=detector, degradation=degradation, cache_dir=cache_dir, progress=progress,
+                      policy=policy)
         if protocol == "identify":
             report = evaluate_identification(_dataset(data), unknown_fraction=unknown_fraction, **common)
         elif protocol == "pairs" and pairs is not None:

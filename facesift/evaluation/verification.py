@@ -14,6 +14,7 @@ from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset, Pair, read_attributes, read_pairs
 from facesift.evaluation.degradations import Degradation
 from facesift.evaluation.embeddings import Embeddings, embed_images
+from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition.base import load_card
 from facesift.results import _ToDict
 
@@ -84,15 +85,22 @@ class PairsReport(_ToDict):
     correct_at_default: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0, bool))
     #: how this run differs from a plain one of the same protocol (e.g. "enrolled with 3 photos")
     variant: str = ""
+    #: which face of a photo with several was used (pipeline.FACE_POLICIES)
+    policy: str = DEFAULT_FACE_POLICY
 
     @property
     def label(self) -> str:
-        suffix = "" if self.degradation == "clean" else f" {self.degradation}"
-        return f"{self.model}+{self.detector}{suffix}" + (f" {self.variant}" if self.variant else "")
+        return run_label(self.model, self.detector, self.degradation, self.policy) + (f" {self.variant}" if self.variant else "")
 
     def tar(self, far: float) -> float | None:
         point = self.tar_at_far.get(far_key(far))
         return None if point is None else point.tar
+
+
+def run_label(model: str, detector: str, degradation: str, policy: str) -> str:
+    """model+detector, then the degradation and the face policy where they are not the defaults."""
+    suffix = "" if degradation == "clean" else f" {degradation}"
+    return f"{model}+{detector}{suffix}" + ("" if policy == DEFAULT_FACE_POLICY else f" [{policy} face]")
 
 
 def far_key(far: float) -> str:
@@ -105,17 +113,17 @@ def _progress(progress: ProgressCallback | None, label: str) -> Callable[[int, i
 
 def _embed_sides(
     side_a: Sequence[Path], side_b: Sequence[Path], model: str, detector: str, degradation: Degradation | None,
-    cache_dir: Path | None, progress: ProgressCallback | None,
+    cache_dir: Path | None, progress: ProgressCallback | None, policy: str = DEFAULT_FACE_POLICY,
 ) -> tuple[Embeddings, Embeddings]:
     """Clean embeddings of the first images and (possibly degraded) embeddings of the second ones."""
     clean = embed_images(
         list(side_a) + ([] if degradation else list(side_b)), model=model, detector=detector, cache_dir=cache_dir,
-        progress=_progress(progress, f"Embedding ({model}, {detector})"),
+        progress=_progress(progress, f"Embedding ({model}, {detector})"), policy=policy,
     )
     if degradation is None:
         return clean, clean
     damaged = embed_images(
-        side_b, model=model, detector=detector, degradation=degradation, cache_dir=cache_dir,
+        side_b, model=model, detector=detector, degradation=degradation, cache_dir=cache_dir, policy=policy,
         progress=_progress(progress, f"Embedding {degradation.name} ({model}, {detector})"),
     )
     return clean, damaged
@@ -164,10 +172,12 @@ def evaluate_pairs(
     attributes: str | Path | None = None,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> PairsReport:
     """Verification on a pairs file (LFW format or CSV) under the LFW 10-fold protocol, plus ROC, AUC, TAR@FAR, EER.
 
-    With ``degradation`` the second image of every pair is degraded (see ``degradations``).
+    With ``degradation`` the second image of every pair is degraded (see ``degradations``); ``policy`` picks the
+    face of a photo with several (``auto``, ``largest``, ``central``).
     """
     started = time.perf_counter()
     data = Path(data)
@@ -175,7 +185,8 @@ def evaluate_pairs(
     pairs = read_pairs(pairs, data) if isinstance(pairs, (str, Path)) else list(pairs)
     if isinstance(degradation, str):
         degradation = Degradation.parse(degradation)
-    clean, damaged = _embed_sides([p.a for p in pairs], [p.b for p in pairs], model, detector, degradation, cache_dir, progress)
+    clean, damaged = _embed_sides([p.a for p in pairs], [p.b for p in pairs], model, detector, degradation, cache_dir, progress,
+                                  policy)
     scores, failed = np.empty(len(pairs)), np.zeros(len(pairs), bool)
     for row, pair in enumerate(pairs):
         a, b = clean.vectors[pair.a], damaged.vectors[pair.b]
@@ -193,7 +204,7 @@ def evaluate_pairs(
         impostor_pairs=int((~same).sum()), images=images, failed_images=len(failures), failed_pairs=int(failed.sum()),
         failure_policy=FAILURE_POLICY, slices=slices, failures=failures,
         cached_images=clean.cached + (damaged.cached if damaged is not clean else 0),
-        seconds=time.perf_counter() - started, genuine=scores[same], impostor=scores[~same], **summary,
+        seconds=time.perf_counter() - started, genuine=scores[same], impostor=scores[~same], policy=policy, **summary,
     )
 
 
@@ -246,6 +257,7 @@ def evaluate_all_pairs(
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
     folds: int = 10,
+    policy: str = DEFAULT_FACE_POLICY,
 ) -> PairsReport:
     """Every same-person and every different-person pair of an identity-folder set.
 
@@ -261,7 +273,7 @@ def evaluate_all_pairs(
     if isinstance(degradation, str):
         degradation = Degradation.parse(degradation)
     images = list(dataset.images)
-    clean, damaged = _embed_sides(images, images, model, detector, degradation, cache_dir, progress)
+    clean, damaged = _embed_sides(images, images, model, detector, degradation, cache_dir, progress, policy)
     first, ok_first = clean.matrix(images)
     second, ok_second = damaged.matrix(images)
     labels = np.array(dataset.labels)
@@ -285,7 +297,7 @@ def evaluate_all_pairs(
         genuine_pairs=genuine.size, impostor_pairs=impostor.size, images=len(images), failed_images=len(failures),
         failed_pairs=failed_pairs, failure_policy=FAILURE_POLICY, slices=(), failures=failures,
         cached_images=clean.cached, seconds=time.perf_counter() - started, genuine=genuine, impostor=impostor,
-        **summary,
+        policy=policy, **summary,
     )
 
 

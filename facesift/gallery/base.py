@@ -27,7 +27,7 @@ from facesift.errors import GalleryError, ImageError, InvalidArgumentError, Pers
 from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
 from facesift.gallery.relatives import compare_relatives, merge_relatives
 from facesift.image import ImageInput, image_sha256, load_image
-from facesift.pipeline import Pipeline, get_pipeline
+from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, choice_scores, get_pipeline
 from facesift.registry import Registry
 from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
 
@@ -37,8 +37,9 @@ EXPORT_VERSION = 1
 
 #: A sample this similar to a stored one is the same photo (re-encoded, resized, lightly cropped).
 DUPLICATE_SIMILARITY = 0.95
-#: A second face at least this fraction of the largest face's area makes a photo ambiguous: refused.
-MULTIPLE_FACE_AREA_RATIO = 0.4
+#: A second face whose face-choice score (pipeline.choice_scores: size, centrality, detector score) is at least this
+#: fraction of the best face's makes a photo ambiguous: refused (measured in docs/face-choice.md).
+AMBIGUOUS_CHOICE_RATIO = 0.7
 #: How many of a person's best-matching samples the ``mean_top`` aggregation averages.
 MEAN_TOP = 3
 
@@ -389,7 +390,7 @@ class Gallery(ABC):
 
         if item.error is not None:
             return result(EnrollOutcome.INVALID_IMAGE, f"{item.error_type}: {item.error}")
-        chosen, problem = pick_face(item.faces)
+        chosen, problem = pick_face(item.faces, item.image_size)
         if chosen is None:
             outcome = EnrollOutcome.NO_FACE if not item.faces else EnrollOutcome.MULTIPLE_FACES
             return result(outcome, problem)
@@ -492,14 +493,14 @@ class Gallery(ABC):
         threshold: float | None = None,
         false_match_rate: float | None = None,
     ) -> SearchResult:
-        """Who is the (largest) face in ``image``? Up to ``k`` people, best first, and a decision.
+        """Who is the face in ``image`` (the ``auto`` face choice)? Up to ``k`` people, best first, and a decision.
 
         ``decision`` is "match" when the best person's similarity reaches the threshold of the gallery's
         operating point (:meth:`operating_point`: by default an FPIR of 1e-2 for the gallery as it is now), else
         "unknown". The result's ``operating_point`` says which FPIR, gallery size and threshold were used.
         """
         point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
-        faces = self.pipeline.represent(image, policy="largest")
+        faces = self.pipeline.represent(image, policy=DEFAULT_FACE_POLICY)
         if not faces:
             return SearchResult("no_face", (), point.threshold, point.false_match_rate, None, None, point)
         return self._decide(faces[0], k, point)
@@ -618,7 +619,8 @@ class Gallery(ABC):
         point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
         limit = point.threshold
         self.get_person(person_id)
-        analysed = self.pipeline.represent(image, policy="all")
+        found = self.pipeline.represent_batch([image], policy="all", on_error="raise")[0]
+        analysed = found.faces
 
         def outcome(kind, reasons, face=None, owner=None, other=None, other_sim=None) -> CheckResult:
             reasons = tuple(reasons) + ((kin.note,) if kin is not None else ())
@@ -628,7 +630,7 @@ class Gallery(ABC):
 
         kin = None
 
-        chosen, problem = pick_face(tuple(analysed))
+        chosen, problem = pick_face(analysed, found.image_size)
         if chosen is None:
             return outcome(CheckOutcome.NO_FACE if not analysed else CheckOutcome.MULTIPLE_FACES, [problem])
         if not chosen.quality.acceptable:
@@ -840,19 +842,22 @@ class Gallery(ABC):
     def _index_info(self) -> dict[str, Any]: ...
 
 
-def pick_face(faces: Sequence[FaceEmbedding]) -> tuple[FaceEmbedding | None, str]:
+def pick_face(faces: Sequence[FaceEmbedding], image_size: tuple[int, int]) -> tuple[FaceEmbedding | None, str]:
     """The face a one-person photo is about, or None and why not.
 
-    Policy: the largest face, unless another face is at least 40 % of its area (two people of similar
-    size: we cannot tell whose photo it is, so it is refused); smaller faces in the background are ignored.
+    Policy: the face the ``auto`` choice scores best (size, centrality, detector score), unless another face
+    scores at least 70 % as well (two people side by side: we cannot tell whose photo it is, so it is refused);
+    a bystander beside the subject of a press photo, or small faces in the background, are ignored.
     """
     if not faces:
         return None, "no face found"
-    ordered = sorted(faces, key=lambda f: -f.face.area)
-    if len(ordered) > 1 and ordered[1].face.area >= MULTIPLE_FACE_AREA_RATIO * ordered[0].face.area:
-        similar = sum(f.face.area >= MULTIPLE_FACE_AREA_RATIO * ordered[0].face.area for f in ordered)
-        return None, f"{similar} faces of similar size: use a photo with one person"
-    return ordered[0], ""
+    scores = choice_scores([f.face for f in faces], image_size)
+    order = np.argsort(-scores, kind="stable")
+    best = scores[order[0]]
+    if len(faces) > 1 and scores[order[1]] >= AMBIGUOUS_CHOICE_RATIO * best:
+        similar = int(np.sum(scores >= AMBIGUOUS_CHOICE_RATIO * best))
+        return None, f"{similar} faces that could each be the photo's subject (similar size and place): use a photo with one person"
+    return faces[int(order[0])], ""
 
 
 def _check_person_id(person_id: str) -> None:

@@ -115,7 +115,7 @@ class Operating(Params):
 
 
 class FacePolicy(Params):
-    policy: str = Field("all", pattern="^(all|largest|central)$", description="Which faces: all, largest or central")
+    policy: str = Field("all", pattern="^(all|auto|largest|central)$", description="Which faces: all, auto, largest or central")
 
 
 class GalleryOperating(Operating):
