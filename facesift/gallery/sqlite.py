@@ -444,6 +444,9 @@ class SQLiteGallery(Gallery):
             "search": "exact" if size < self.exact_below else "approximate",
             "exact_below": self.exact_below,
             **self._index_options,
+            # a loaded file keeps the settings it was built with, whatever this process asked for
+            "connectivity": int(self._index.connectivity),
+            "dtype": str(self._index.dtype).rsplit(".", 1)[-1].lower(),
             "file": str(self.index_path),
             "file_bytes": self.index_path.stat().st_size if self.index_path.is_file() else 0,
             "database_bytes": self.path.stat().st_size,
