@@ -12,7 +12,7 @@ from facesift.gallery.template_aging import AgingPolicy, TemplateAging
 
 #: lag-dev people: macaulay_culkin's last adult photo does not match his childhood photos (0.33 < 0.38),
 #: but his first two adult photos match them confidently (0.55, 0.66 >= 0.46); the others are impostors
-PEOPLE = ("macaulay_culkin", "keira_knightley", "adele", "alan_rickman", "50_cent")
+PEOPLE = ("macaulay_culkin", "keira_knightley", "adele", "alan_rickman")
 
 
 def young(faces: Path, person: str) -> list[Path]:
