@@ -516,12 +516,11 @@ class Gallery(ABC):
         limit, _ = resolve_threshold(self.card, threshold, false_match_rate)
         self.get_person(person_id)
         analysed = self.pipeline.represent(image, policy="all")
+        kin = None  # what comparing with registered relatives found, once compared
 
         def outcome(kind, reasons, face=None, owner=None, other=None, other_sim=None) -> CheckResult:
             reasons = tuple(reasons) + ((kin.note,) if kin is not None else ())
             return CheckResult(kind, person_id, owner, other, other_sim, limit, reasons, face.face if face else None, face.quality if face else None)
-
-        kin = None
 
         chosen, problem = pick_face(tuple(analysed))
         if chosen is None:
