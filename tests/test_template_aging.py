@@ -81,3 +81,14 @@ def test_bad_policies_and_unknown_changes_are_refused(aging):
         AgingPolicy(max_added=0)
     with pytest.raises(GalleryError, match="No template-aging change"):
         aging.undo("nope")
+
+
+def test_the_simulation_follows_macaulay_culkin_and_adds_no_impostor(faces, tmp_path):
+    from facesift.evaluation.aging import simulate_template_aging
+
+    for person in PEOPLE:
+        (tmp_path / person).symlink_to(faces / "lag-dev" / person)
+    result = simulate_template_aging(tmp_path)
+    assert result.people == result.impostor_updates == 3 and result.impostors_added == 0  # alan_rickman: one adult photo
+    assert result.updates_added >= 2  # his first two adult photos, at least
+    assert result.owner_after >= result.owner_before + 0.25  # he is now recognised; nobody is lost
