@@ -130,12 +130,15 @@ def test_relative_safe_thresholds_hold_on_the_data_they_were_calibrated_on(fiw, 
         calibrate_relatives(fiw, fiw / "rel.csv", rates=(1e-6,), cache_dir=cache)
 
 
-def test_cli_kin_calibrates_then_reports_the_relative_safe_point(fiw, cache, tmp_path):
+def test_cli_kin_calibrates_then_reports_the_relative_safe_point(fiw, cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESIFT_CARDS_DIR", str(tmp_path / "cards"))  # the calibrated card stays in this test
     result = runner.invoke(app, ["evaluate", "kin", "--data", str(fiw), "--relationships", str(fiw / "rel.csv"),
                                  "--calibrate", "--out", str(tmp_path / "out"), "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
     report = (tmp_path / "out" / "report.md").read_text()
     assert "relative-safe 0.01" in report and "sibling FMR" in report
     assert (tmp_path / "out" / "kin_scores.png").is_file()
+    card = json.loads((tmp_path / "cards" / "sface.json").read_text())
+    assert set(card["relative_thresholds"]) == {"0.1", "0.01"}  # 479 relative pairs cannot measure 1e-3
     bad = runner.invoke(app, ["evaluate", "kin", "--data", str(fiw), "--relationships", str(tmp_path / "none.csv")])
     assert bad.exit_code != 0 and "does not exist" in bad.output

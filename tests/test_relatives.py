@@ -44,3 +44,19 @@ def test_with_a_family_id_check_compares_relatives_first_at_the_relative_safe_po
     refused = gallery.enroll("relative", [probe], strict=True).results[0]
     assert refused.outcome is EnrollOutcome.CONFLICT and refused.other_person == "owner"
     assert "relatives in family" in refused.reason
+
+
+def test_cli_enrols_a_family_folder_with_its_id(tmp_path, faces):
+    from typer.testing import CliRunner
+
+    from facesift.cli import app
+
+    folder = tmp_path / "family"
+    folder.mkdir()
+    for member in (RELATIVE, OWNER):
+        (folder / member.split("/")[1]).mkdir()
+        (folder / member.split("/")[1] / "a.jpg").symlink_to(photos(faces, member)[0])
+    result = CliRunner().invoke(app, ["gallery", "enroll", str(tmp_path / "g.db"), str(folder), "--family", FAMILY])
+    assert result.exit_code == 0, result.output
+    with open_gallery(tmp_path / "g.db") as g:
+        assert {p.person_id: p.metadata for p in g.list_persons()} == {"MID5": {"family": FAMILY}, "MID6": {"family": FAMILY}}

@@ -621,14 +621,13 @@ class Gallery(ABC):
         self.get_person(person_id)
         found = self.pipeline.represent_batch([image], policy="all", on_error="raise")[0]
         analysed = found.faces
+        kin = None  # what comparing with registered relatives found, once compared
 
         def outcome(kind, reasons, face=None, owner=None, other=None, other_sim=None) -> CheckResult:
             reasons = tuple(reasons) + ((kin.note,) if kin is not None else ())
             return CheckResult(
                 kind, person_id, owner, other, other_sim, limit, reasons, face.face if face else None, face.quality if face else None, point
             )
-
-        kin = None
 
         chosen, problem = pick_face(analysed, found.image_size)
         if chosen is None:

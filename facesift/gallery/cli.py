@@ -17,6 +17,7 @@ from rich.table import Table
 
 from facesift.cli import _fail, console, expand_images, print_error, progress_bar
 from facesift.errors import FacesiftError, GalleryError
+from facesift.gallery.relatives import FAMILY_KEY
 
 T = TypeVar("T")
 app = typer.Typer(help="Enrol people and search, check or clean a gallery of faces.", no_args_is_help=True)
@@ -66,6 +67,8 @@ def enroll(
     folder: Path = typer.Argument(..., help="A folder with one sub-folder of photos per person (sub-folder name = person id)."),
     strict: bool = typer.Option(False, help="Refuse a photo closer to another person than to its own."),
     keep_images: bool = typer.Option(False, help="Also store the photos (default: embeddings only)."),
+    family: Optional[str] = typer.Option(None, "--family", help="Family or household id given to the new people of "
+                                         "FOLDER: check and strict enrolment then compare them with each other first."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Enrol every person folder of FOLDER; each photo is judged on its own."""
@@ -81,7 +84,8 @@ def enroll(
         task = bar.add_task("Enrolling", total=total)
         for person, paths in photos.items():
             try:
-                report = store.enroll(person, paths, strict=strict, keep_images=keep_images, on_result=lambda _: bar.advance(task))
+                report = store.enroll(person, paths, strict=strict, keep_images=keep_images, on_result=lambda _: bar.advance(task),
+                                      metadata={FAMILY_KEY: family} if family else None)
             except (FacesiftError, ValueError) as exc:
                 _gallery_fail(exc)
             outcomes.update(r.outcome.value for r in report.results)
