@@ -117,7 +117,7 @@ def search(
         return
     for number, found in enumerate(result.faces if all_faces else [result], 1):
         colour = {"match": "green", "unknown": "yellow"}.get(found.decision, "red")
-        where = f"face {number} at {found.face.box} " if all_faces and found.face is not None else ""
+        where = f"face {number} at ({', '.join(f'{v:.0f}' for v in found.face.box)}) " if all_faces and found.face is not None else ""
         console.print(f"{where}[bold {colour}]{found.decision.upper()}[/] {found.person_id or ''}")
         table = Table("rank", "person", "similarity", "sample")
         for c in found.candidates:
