@@ -26,12 +26,12 @@ class QualityPolicy:
     does not hold (docs/quality.md says which is which).
     """
 
-    min_eye_distance: float = 12.0  # no evidence on celeba300 (its crops fix the face size); low-resolution.md
-    min_detector_score: float = 0.89  # measured: faces below fail >= 50 %
+    min_eye_distance: float = 12.0  # not measurable on celeba300 (its crops fix the face size): docs/quality.md
+    min_detector_score: float = 0.89  # measured: the faces below fail 62 % of their genuine comparisons
     min_sharpness: float = 20.0  # celeba300 faces down to 40 match as well as any; blurred copies measure 5-14
-    max_abs_yaw: float = 90.0  # measured: no yaw makes faces unusable (even profiles fail ~30 %): no pose refusal
-    max_abs_pitch: float = 35.0  # measured: at the limit where faces beyond it fail about half the time
-    max_abs_roll: float = 8.0  # measured: YuNet's roll above ~8 degrees flags faces that fail >= 50 %
+    max_abs_yaw: float = 90.0  # measured: no yaw makes a face unusable (profiles fail about 30 %): no yaw limit
+    max_abs_pitch: float = 90.0  # measured: faces beyond the old 35 fail 39 %, not unusable: no pitch limit
+    max_abs_roll: float = 9.0  # measured: YuNet's roll above 9 degrees flags faces that fail >= 50 %
     min_brightness: float = 40.0  # guards (no face of the data is beyond them): black or washed-out frames
     max_brightness: float = 220.0
     min_contrast: float = 15.0
