@@ -24,8 +24,8 @@ probe: the machine is shared, and CPU time is what the search itself costs.
 The decision threshold (``--threshold``; default derived here, per run): the score a stranger's
 comparison with one person exceeds with probability FPIR / people (the union bound: FPIR 1e-2 at 1M people
 is 1e-8 per comparison), from a generalised Pareto fit to the upper tail of celeba300's different-person
-SFace scores, extrapolated far below what its 19.5M pairs measure. Provisional: the gallery's own open-set
-calibration replaces it.
+SFace scores, extrapolated far below what its 19.5M pairs measure; derived for ``--people`` and used at the
+checkpoints too (stricter there). Provisional: the gallery's own open-set calibration replaces it.
 """
 
 from __future__ import annotations
