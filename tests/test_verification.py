@@ -52,7 +52,9 @@ def test_five_men_named_john(faces, pipeline):
     nearest = [files[i].parent for i in scores.argmax(axis=1)]
     assert nearest == [f.parent for f in files]
     card = load_card("sface")
-    for fmr, most_false in ((1e-3, 0.05), (1e-4, 0.0)):
+    # FMR 1e-4 reads the card's tail model (0.4376; it was 0.4602 before issue 12, inflated by CelebA's label noise):
+    # these five look-alike Johns are the hardest impostors here, 3 of their 1,210 pairs pass it
+    for fmr, most_false in ((1e-3, 0.05), (1e-4, 0.005)):
         threshold = card.threshold_for(fmr)
         genuine, impostor = [], []
         for a, b in itertools.combinations(files, 2):
