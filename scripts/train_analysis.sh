@@ -3,13 +3,14 @@
 # (needs `pip install -e '.[train]'` and the faces set, $FACESIFT_FACES_DIR or ../shared/faces). Each head
 # trains on the training part of its set (UTKFace and FER2013: file folds 1-4; NUAA: subjects 0001-0006),
 # calibrates out of fold inside it, and writes its ONNX file and its entry of heads.json. Seeded.
-# Time on this machine (2 cores shared by eight developers, 2026-12-03): preparing the faces (detection, alignment,
-# SFace) once, about 3 min for NUAA, 15 min for UTKFace and 30 min for FER2013, cached in runs/cache; then about
-# 8 min per UTKFace head, 10 min for emotion and 1 min for liveness. On two free cores, a fraction of that.
+# Time, measured 2026-12-03 on this machine while its 2 cores carried a load of 30-40 (eight developers; the
+# process got well under a tenth of a core): preparing the faces once (detection, alignment, SFace; cached in
+# runs/cache) 3 min for NUAA, 15 min for UTKFace, 56 min for FER2013; then age 9 min, gender 6, race 5, emotion 5,
+# liveness 8 (CPU time: about 1 minute each). On two free cores, a small fraction of that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for head in age gender race; do
     python -m facesift train analysis "$head" --cache runs/cache "$@"
 done
-python -m facesift train analysis emotion --cache runs/cache --epochs 60 "$@"
+python -m facesift train analysis emotion --cache runs/cache --epochs 60 "$@"  # 60 passes over 5,675 faces
 python -m facesift train analysis liveness --cache runs/cache "$@"

@@ -127,8 +127,8 @@ def test_cli_analyze(faces, tmp_path):
     from skimage import data
 
     cv2.imwrite(str(tmp_path / "coffee.png"), data.coffee())
-    result = runner.invoke(app, ["analyze", str(tmp_path / "coffee.png")])
-    assert result.exit_code == 4 and "no face found" in result.stdout
+    result = runner.invoke(app, ["analyze", str(tmp_path / "coffee.png"), "--json"])
+    assert result.exit_code == 4 and json.loads(result.stdout)["faces"] == []
     assert runner.invoke(app, ["analyze", str(photo), "--action", "beauty"]).exit_code == 2
 
 
