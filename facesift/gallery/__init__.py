@@ -8,6 +8,8 @@
 
 from facesift.gallery.base import (
     AGGREGATIONS,
+    PERSON_ID_MAX,
+    PERSON_ID_RULE,
     Candidate,
     CheckOutcome,
     CheckResult,
@@ -20,14 +22,18 @@ from facesift.gallery.base import (
     ImportReport,
     Person,
     Sample,
+    SampleInfo,
     SearchResult,
     open_gallery,
     pick_face,
     register_backend,
+    validate_person_id,
 )
 
 __all__ = [
     "AGGREGATIONS",
+    "PERSON_ID_MAX",
+    "PERSON_ID_RULE",
     "Candidate",
     "CheckOutcome",
     "CheckResult",
@@ -40,8 +46,10 @@ __all__ = [
     "ImportReport",
     "Person",
     "Sample",
+    "SampleInfo",
     "SearchResult",
     "open_gallery",
     "pick_face",
     "register_backend",
+    "validate_person_id",
 ]

@@ -44,6 +44,8 @@ class ModelCard:
     eye_distance_below: float = 0.0
     #: embed each crop and its mirror image and add the two (test-time augmentation), where it measured better
     flip: bool = False
+    #: what a model we trained learned from (its people, photos and their terms)
+    training_data: str = ""
 
     def threshold_for(self, false_match_rate: float | None = None) -> float:
         """Cosine threshold for a false-match rate, interpolated in log-FMR between calibrated points."""
