@@ -41,16 +41,17 @@ def shipped_weights_path(name: str) -> str:
     return f"facesift/recognition/weights/{name}.onnx"
 
 
-#: the models ``scripts/train_lowres.sh`` trains, as shipped (sha256 of the compressed files)
+#: the cross-resolution models ``scripts/train_lowres.sh`` trains, in routing order
+LOW_RESOLUTION_MODELS = ("sface-tiny", "sface-lowres")
+#: sha256 of each shipped (compressed) file, as ``facesift train ship`` prints it. A model is shipped once its
+#: file, its card and its line here are all in the package; until then the pipeline routes to none of them.
+SHIPPED_SHA256: dict[str, str] = {}
 SHIPPED: dict[str, WeightFile] = {
     name: register_weights(WeightFile(
         name=name, distribution=OWN_DISTRIBUTION, path_in_distribution=shipped_weights_path(name), sha256=sha256,
-        install_hint="pip install facesift", licence=SHIPPED_LICENCE, repair=_unpack,
+        install_hint="pip install --force-reinstall facesift", licence=SHIPPED_LICENCE, repair=_unpack,
     ))
-    for name, sha256 in {
-        "sface-lowres": "0" * 64,
-        "sface-tiny": "0" * 64,
-    }.items()
+    for name, sha256 in SHIPPED_SHA256.items()
 }
 
 
@@ -165,5 +166,6 @@ def pack_trained(name: str, into: Path, *, precision: str = SHIPPED_PRECISION, t
                   f"reproduce with scripts/train_lowres.sh ({card.source})",
         "training_data": training_data or card.training_data,
     })
+    (into / "cards").mkdir(parents=True, exist_ok=True)
     (into / "cards" / f"{name}.json").write_text(json.dumps(shipped.to_dict(), indent=2) + "\n")
     return target, hashlib.sha256(data).hexdigest()
