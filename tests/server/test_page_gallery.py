@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_page import browser, colour_share, wait_for_text  # noqa: F401  (browser is a fixture)
+from test_page import browser, colour_share, drawn, wait_for_text  # noqa: F401  (browser is a fixture)
 
 from facesift.gallery import PERSON_ID_RULE
 
@@ -74,11 +74,11 @@ def _shot(browser, tmp_path: Path, name: str) -> np.ndarray:
 
 
 def _drawn(browser, tmp_path: Path, name: str, selector: str) -> np.ndarray:
-    """The pixels where ``selector`` is drawn, from a screenshot taken with it scrolled into view."""
-    rect = browser.execute_script(
-        "const e = document.querySelector(arguments[0]); e.scrollIntoView({block: 'center'}); return e.getBoundingClientRect().toJSON()", selector)
-    x, y, w, h = (round(rect[k]) for k in ("x", "y", "width", "height"))
-    return _shot(browser, tmp_path, name)[y : y + h, x : x + w]
+    path = tmp_path / f"{name}.png"
+    pixels = drawn(browser, selector, path)
+    if os.environ.get("FACESIFT_SCREENSHOT_DIR"):
+        shutil.copy(path, Path(os.environ["FACESIFT_SCREENSHOT_DIR"]) / path.name)
+    return pixels
 
 
 def _confirm(browser, answer: str = "yes") -> str:
