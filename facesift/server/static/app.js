@@ -350,7 +350,11 @@ async function loadStats() {
     const facts = [["people", info.stats.persons], ["samples", info.stats.samples], ["model", `${info.stats.model} (${info.stats.dims}-d)`],
                    ["storage", info.stats.backend], ["photos", info.keep_images ? "kept" : "not kept"],
                    ["created", info.created_at ? when(info.created_at) : "n/a"]];
-    for (const [name, value] of facts) list.append(element("dt", {}, name), element("dd", { id: `stat-${name}` }, String(value)));
+    for (const [name, value] of facts) {
+      const fact = element("div");
+      fact.append(element("dt", {}, name), element("dd", { id: `stat-${name}` }, String(value)));
+      list.append(fact);
+    }
   } catch (error) {
     $("#gallery-error").textContent = error.message;
   }
