@@ -606,7 +606,7 @@ class Gallery(ABC):
             header = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": self.model, "dims": self.dims, "persons": persons, "samples": samples}
             out.write(json.dumps(header) + "\n")
             offset = 0
-            while page := self._list_persons(offset, 1000):
+            while page := self._list_persons(offset, 1000, ""):
                 for person in page:
                     out.write(json.dumps({"type": "person", "person_id": person.person_id, "metadata": person.metadata, "created_at": person.created_at}) + "\n")
                 offset += len(page)
