@@ -62,6 +62,15 @@ def region(screenshot: np.ndarray, driver, selector: str) -> np.ndarray:
     return screenshot[y : y + h, x : x + w]
 
 
+def enrol_on_page(driver, person: str, photos) -> None:
+    """Type a person id, choose their photos, press Enrol."""
+    field = driver.find_element(By.ID, "enrol-person")
+    field.clear()
+    field.send_keys(person)
+    driver.find_element(By.ID, "enrol-files").send_keys("\n".join(str(p) for p in photos))
+    driver.find_element(By.ID, "enrol-btn").click()
+
+
 def drawn(driver, selector: str, path: Path) -> np.ndarray:
     """The pixels of ``selector`` wherever it is on the page: scrolled into view, then a screenshot of the window."""
     rect = driver.execute_script(
@@ -116,11 +125,7 @@ def test_sign_in_compare_enrol_search_and_check(browser, service, faces, tmp_pat
     browser.find_element(By.ID, "new-gallery-btn").click()
     wait_for_text(browser, "#gallery-info", "keeps enrolled photos")
     for person, photos in (("obama", obama[:3]), ("biden", [biden])):
-        field = browser.find_element(By.ID, "enrol-person")
-        field.clear()
-        field.send_keys(person)
-        browser.find_element(By.ID, "enrol-files").send_keys("\n".join(str(p) for p in photos))
-        browser.find_element(By.ID, "enrol-btn").click()
+        enrol_on_page(browser, person, photos)
         wait_for_text(browser, "#enrol-summary", f"{len(photos)} of {len(photos)} photo(s) enrolled for {person}")
 
     # search: obama's fourth photo finds obama, shown with his enrolled photo

@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_page import browser, colour_share, drawn, wait_for_text  # noqa: F401  (browser is a fixture)
+from test_page import browser, colour_share, drawn, enrol_on_page, wait_for_text  # noqa: F401  (browser is a fixture)
 
 from facesift.gallery import PERSON_ID_RULE
 
@@ -117,18 +117,10 @@ def test_walk_through_gallery_management(browser, service, photos, tmp_path):  #
 
     browser.find_element(By.ID, "enrol-strict").click()
     for person, files in (("obama", photos["obama"][:3]), ("biden", photos["biden"][:1])):
-        field = browser.find_element(By.ID, "enrol-person")
-        field.clear()
-        field.send_keys(person)
-        browser.find_element(By.ID, "enrol-files").send_keys("\n".join(str(p) for p in files))
-        browser.find_element(By.ID, "enrol-btn").click()
+        enrol_on_page(browser, person, files)
         wait_for_text(browser, "#enrol-summary", f"{len(files)} of {len(files)} photo(s) enrolled for {person}")
     # strict mode at work: another photo of obama offered as biden's is refused
-    field = browser.find_element(By.ID, "enrol-person")
-    field.clear()
-    field.send_keys("biden")
-    browser.find_element(By.ID, "enrol-files").send_keys(str(photos["obama"][3]))
-    browser.find_element(By.ID, "enrol-btn").click()
+    enrol_on_page(browser, "biden", photos["obama"][3:])
     assert "looks more like someone else enrolled" in wait_for_text(browser, "#enrol-result", "0 of 1")
 
     # the list: both people with their sample counts; the search box narrows it
