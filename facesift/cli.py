@@ -202,12 +202,32 @@ def models() -> None:
             status = f"[red]missing[/]: {weights.install_hint}"
         table.add_row(weights.name, weights.distribution, weights.licence, status)
     console.print(table)
+    _trained_models_table()
     console.print(f"detectors: {', '.join(available_detectors())}")
     for name in available_embedders():
         card = load_card(name)
         points = ", ".join(f"FMR {k}: {v:.3f}" for k, v in sorted(card.thresholds.items(), key=lambda kv: float(kv[0])))
         console.print(f"embedder [bold]{name}[/]: {card.dims}-d, {card.licence}; thresholds {points or 'none'}")
         console.print(f"  calibration: {card.calibration}")
+
+
+def _trained_models_table() -> None:
+    """The models we trained: shipped in the package or trained here (which then overrides the shipped one)."""
+    from facesift.models import locate_source
+    from facesift.recognition import load_card
+    from facesift.recognition.trained import SHIPPED, trained_embedders, trained_model_file, trained_origin
+
+    table = Table("trained model", "from", "size", "takes faces", "licence", "trained on")
+    for name in trained_embedders():
+        card = load_card(name)
+        origin = trained_origin(name)
+        file = trained_model_file(name) if origin == "trained here" else locate_source(SHIPPED[name])
+        if origin == "trained here" and name in SHIPPED:
+            origin += " (overrides the shipped one)"
+        takes = f"eyes under {card.eye_distance_below:g} px apart" if card.eye_distance_below else "any (by name)"
+        table.add_row(name, origin, f"{file.stat().st_size / 1e6:.1f} MB", takes, card.licence, card.training_data or card.source)
+    if table.rows:
+        console.print(table)
 
 
 @app.command()

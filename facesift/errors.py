@@ -73,6 +73,10 @@ class PersonExistsError(GalleryError):
     """A person with that id already exists."""
 
 
+class InvalidPersonIdError(GalleryError, ValueError):
+    """A person id breaks the one rule for ids (``facesift.gallery.PERSON_ID_RULE``)."""
+
+
 class SampleNotFoundError(GalleryError, KeyError):
     """No face sample with that id exists."""
 

@@ -72,8 +72,17 @@ def trained_model_path(name: str) -> Path:
     return path
 
 
+#: weight files facesift itself ships (package data) are found beside this module, editable install or not
+OWN_DISTRIBUTION = "facesift"
+
+
 def locate_source(weights: WeightFile) -> Path:
     """The weight file inside its installed package, or an error naming the pip command that installs it."""
+    if weights.distribution == OWN_DISTRIBUTION:
+        path = Path(__file__).parent.parent / weights.path_in_distribution
+        if not path.is_file():
+            raise ModelNotInstalledError(f"facesift's own model file {path} is missing; reinstall with: {weights.install_hint}")
+        return path
     try:
         dist = importlib.metadata.distribution(weights.distribution)
     except importlib.metadata.PackageNotFoundError as exc:

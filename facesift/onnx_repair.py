@@ -104,3 +104,36 @@ def decompose_prelu(model: onnx.ModelProto) -> onnx.ModelProto:
     del graph.initializer[:]
     graph.initializer.extend(kept + added)
     return model
+
+
+def store_weights(model: onnx.ModelProto, precision: str, min_size: int = 1024) -> onnx.ModelProto:
+    """Keep each float32 weight of at least ``min_size`` values in fp16 or int8, behind the node that turns it back
+    into fp32 (Cast; DequantizeLinear with one symmetric scale per output channel): the same graph in a half or
+    a quarter of the bytes. :func:`fold_constants` restores plain fp32 weights when the file is first used."""
+    if precision not in ("fp16", "int8"):
+        raise ValueError(f"precision must be 'fp16' or 'int8', not {precision!r}")
+    graph = model.graph
+    kept, restore = [], []
+    for init in graph.initializer:
+        weights = numpy_helper.to_array(init)
+        if weights.dtype != np.float32 or weights.size < min_size:
+            kept.append(init)
+            continue
+        stored = f"{init.name}__{precision}"
+        if precision == "fp16":
+            kept.append(numpy_helper.from_array(weights.astype(np.float16), stored))
+            restore.append(onnx.helper.make_node("Cast", [stored], [init.name], to=onnx.TensorProto.FLOAT))
+            continue
+        channels = weights.reshape(weights.shape[0], -1)
+        scale = np.maximum(np.abs(channels).max(axis=1), 1e-12).astype(np.float32) / 127.0
+        shape = (-1,) + (1,) * (weights.ndim - 1)
+        quantised = np.clip(np.round(weights / scale.reshape(shape)), -127, 127).astype(np.int8)
+        kept += [numpy_helper.from_array(quantised, stored), numpy_helper.from_array(scale, f"{stored}_scale"),
+                 numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{stored}_zero")]
+        restore.append(onnx.helper.make_node("DequantizeLinear", [stored, f"{stored}_scale", f"{stored}_zero"], [init.name], axis=0))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = restore + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model

@@ -8,8 +8,10 @@
 #      identity); takes faces whose eyes are under 3.8 px apart (about 12 px across), with flip test-time
 #      augmentation. AdaFace over ArcFace and flip over none were chosen on the training side's folds 1-5
 #      pairs, never on the reported folds 6-10.
-# Both register themselves in the facesift cache, where the default pipeline finds them. Interrupted? Run it
-# again: each step resumes from its checkpoint in runs/. Extra arguments go to both steps (e.g. --threads 2).
+# Both register themselves in the facesift cache, where the default pipeline finds them (over the shipped ones of the
+# same name). Interrupted? Run it again: each step resumes from its checkpoint in runs/. Extra arguments go to both
+# steps (e.g. --threads 2). To ship the result inside the package (maintainers): python -m facesift train ship
+# sface-lowres sface-tiny, then paste the sha256 lines it prints into SHIPPED_SHA256 (facesift/recognition/trained.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 common=(--distill 10 --low-res-probability 0.9 --batch-people 16 --batch-images 4 --lr 0.001

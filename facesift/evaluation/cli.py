@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
 from pathlib import Path
 from typing import Iterator, List, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from facesift.cli import _fail, console, errors, print_error, progress_bar
@@ -27,6 +29,16 @@ DEGRADE = typer.Option(None, "--degrade", help="Degrade one side of each pair (o
 ATTRIBUTES = typer.Option(None, "--attributes", help="CSV image,<attribute>,...: results per attribute value.")
 POLICIES = typer.Option(["auto"], "--policy", help="Which face of a photo with several: auto (size, centrality and "
                         "detector score), largest or central; repeat to compare several side by side.")
+FORMATS = ("table", "markdown", "json")
+
+
+def _check_format(value: str) -> str:
+    if value not in FORMATS:
+        raise typer.BadParameter(f"one of {', '.join(FORMATS)}, not {value!r}")
+    return value
+
+
+FORMAT = typer.Option("table", "--format", callback=_check_format, help="table (full width when not on a terminal), markdown or json.")
 UNKNOWN = typer.Option(0.0, "--unknown-fraction", help="Fraction of people held out of the gallery as unknown probes.")
 
 
@@ -55,32 +67,51 @@ def _progress() -> Iterator:
         yield update
 
 
-def _print(ctx: typer.Context, reports, out: Optional[Path], title: str) -> None:
-    from facesift.evaluation.report import tables, write_report
+def _output(fmt: str) -> Console:
+    """Where tables go: the terminal's console, or off a terminal (a log, ``> file``) one that never squeezes a table
+    to 80 columns nor wraps a line: a person reads the file as the terminal would have shown it."""
+    return console if console.is_terminal else Console(width=100_000, soft_wrap=True)
 
-    for heading, header, rows in tables(reports):
+
+def _print(ctx: typer.Context, reports, out: Optional[Path], title: str, fmt: str = "table") -> None:
+    from facesift.evaluation.report import markdown_table, tables, write_report
+
+    shown = _output(fmt)
+    found = tables(reports)
+    if fmt == "json":  # the tables as data: one object per table, one object per row keyed by column
+        print(json.dumps({"command": _command(ctx), "tables": [
+            {"title": heading, "rows": [dict(zip(header, row)) for row in rows]} for heading, header, rows in found]}, indent=1))
+    for heading, header, rows in found if fmt != "json" else ():
+        if fmt == "markdown":
+            shown.print(f"### {heading}\n\n{markdown_table(header, rows)}\n", markup=False, highlight=False)
+            continue
         table = Table(*header, title=heading)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        shown.print(table)
     slices = [(r.label, s) for r in reports for s in getattr(r, "slices", ())]
-    if slices:
-        table = Table("run", "attribute", "value", "pairs", "accuracy %", "at default threshold %",
-                      "same person accepted at default %", title="Slices")
-        for label, s in slices:
-            table.add_row(label, s.attribute, s.value, f"{s.pairs:,}", f"{100 * s.accuracy:.2f}",
-                          *("n/a" if v is None else f"{100 * v:.2f}" for v in (s.accuracy_at_default, s.tar_at_default)))
-        console.print(table)
+    if slices and fmt != "json":
+        header = ["run", "attribute", "value", "pairs", "accuracy %", "at default threshold %", "same person accepted at default %"]
+        rows = [[label, s.attribute, s.value, f"{s.pairs:,}", f"{100 * s.accuracy:.2f}",
+                 *("n/a" if v is None else f"{100 * v:.2f}" for v in (s.accuracy_at_default, s.tar_at_default))] for label, s in slices]
+        if fmt == "markdown":
+            shown.print(f"### Slices\n\n{markdown_table(header, rows)}\n", markup=False, highlight=False)
+        else:
+            table = Table(*header, title="Slices")
+            for row in rows:
+                table.add_row(*row)
+            shown.print(table)
+    notes = shown if fmt != "json" else errors  # json keeps stdout parseable
     for report in reports:
         inner = [p.report for p in getattr(report, "points", ())] or [report]
         for item in inner:
             if getattr(item, "failed_images", 0):
-                console.print(f"[yellow]{item.label}: no face in {item.failed_images} image(s)[/]; "
-                              f"{getattr(item, 'failure_policy', 'left out of the gallery, misses as probes')}")
+                notes.print(f"[yellow]{item.label}: no face in {item.failed_images} image(s)[/]; "
+                            f"{getattr(item, 'failure_policy', 'left out of the gallery, misses as probes')}")
             for note in getattr(item, "notes", ())[1:]:
-                console.print(f"[dim]{note}[/]")
+                notes.print(f"[dim]{note}[/]")
             if hasattr(item, "seconds"):
-                console.print(f"[dim]{item.label}: {item.seconds:.1f} s[/]")
+                notes.print(f"[dim]{item.label}: {item.seconds:.1f} s[/]")
     if out is not None:
         try:
             path = write_report(out, reports, command=_command(ctx), title=title)
@@ -106,6 +137,7 @@ def pairs(
     attributes: Optional[Path] = ATTRIBUTES,
     out: Optional[Path] = OUT,
     cache_dir: Optional[Path] = CACHE,
+    output_format: str = FORMAT,
 ) -> None:
     """1:1 verification: k-fold accuracy (LFW protocol), ROC, AUC, TAR@FAR, EER."""
     from facesift.evaluation import evaluate_all_pairs, evaluate_pairs, load_identity_folders
@@ -122,7 +154,7 @@ def pairs(
                     reports.append(evaluate_all_pairs(load_identity_folders(data), **options))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
-    _print(ctx, reports, out, f"Verification on {data.name}")
+    _print(ctx, reports, out, f"Verification on {data.name}", output_format)
 
 
 @app.command()
@@ -137,6 +169,7 @@ def identify(
     attributes: Optional[Path] = ATTRIBUTES,
     out: Optional[Path] = OUT,
     cache_dir: Optional[Path] = CACHE,
+    output_format: str = FORMAT,
 ) -> None:
     """Open-set identification, all against all: rank-1/5/10 and DIR at false-positive identification rates."""
     from facesift.evaluation import evaluate_identification, load_identity_folders
@@ -151,7 +184,7 @@ def identify(
                     attributes=attributes, cache_dir=cache_dir, progress=progress, policy=face))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
-    _print(ctx, reports, out, f"Identification on {data.name}")
+    _print(ctx, reports, out, f"Identification on {data.name}", output_format)
 
 
 @app.command()
@@ -172,6 +205,7 @@ def sweep(
                                        "compare several side by side."),
     out: Optional[Path] = OUT,
     cache_dir: Optional[Path] = CACHE,
+    output_format: str = FORMAT,
 ) -> None:
     """A protocol repeated at each level of a degradation: accuracy against level, printed and plotted."""
     from facesift.evaluation import sweep as run_sweep
@@ -191,7 +225,7 @@ def sweep(
                                              cache_dir=cache_dir, progress=progress, policy=face))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
-    _print(ctx, reports, out, f"{kind} sweep on {data.name}")
+    _print(ctx, reports, out, f"{kind} sweep on {data.name}", output_format)
 
 
 @app.command()

@@ -321,7 +321,7 @@ def _plots(reports: Sequence[Report], out: Path) -> list[tuple[str, str]]:
     return made
 
 
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
@@ -357,7 +357,7 @@ def write_report(out: str | Path, reports: Sequence[Report], *, command: str, ti
     lines = [f"# {title}", "", f"Command: `{command}`", "", f"Date: {date}. Data: {', '.join(f'`{d}`' for d in datasets)}.",
              f"Versions: {', '.join(f'{k} {v}' for k, v in record['versions'].items())}.", ""]
     for heading, header, rows in tables(reports):
-        lines += [f"## {heading}", "", _markdown_table(header, rows), ""]
+        lines += [f"## {heading}", "", markdown_table(header, rows), ""]
     slices = [(r.label, s) for r in reports for s in getattr(r, "slices", ())]
     if slices:
         header = ["run", "attribute", "value", "probes / pairs", "accuracy or rank-1 %", "at default threshold %",
@@ -365,7 +365,7 @@ def write_report(out: str | Path, reports: Sequence[Report], *, command: str, ti
         rows = [[label, s.attribute, s.value, str(getattr(s, "pairs", getattr(s, "known_probes", 0))),
                  _percent(getattr(s, "accuracy", getattr(s, "rank1", None))), _percent(getattr(s, "accuracy_at_default", None)),
                  _percent(getattr(s, "tar_at_default", None))] for label, s in slices]
-        lines += ["## Slices", "", _markdown_table(header, rows), ""]
+        lines += ["## Slices", "", markdown_table(header, rows), ""]
     for caption, name in plots:
         lines += [f"## {caption}", "", f"![{caption}]({name})", ""]
     notes = _notes(reports)

@@ -8,6 +8,8 @@
 
 from facesift.gallery.base import (
     AGGREGATIONS,
+    PERSON_ID_MAX,
+    PERSON_ID_RULE,
     Candidate,
     CheckOutcome,
     CheckResult,
@@ -21,16 +23,20 @@ from facesift.gallery.base import (
     Person,
     PhotoSearchResult,
     Sample,
+    SampleInfo,
     SearchResult,
     open_gallery,
     pick_face,
     register_backend,
+    validate_person_id,
 )
 from facesift.gallery.operating_point import DEFAULT_FPIR, OperatingPoint, operating_point, resolve_operating_point
 
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_FPIR",
+    "PERSON_ID_MAX",
+    "PERSON_ID_RULE",
     "Candidate",
     "CheckOutcome",
     "CheckResult",
@@ -45,10 +51,12 @@ __all__ = [
     "Person",
     "PhotoSearchResult",
     "Sample",
+    "SampleInfo",
     "SearchResult",
     "open_gallery",
     "operating_point",
     "pick_face",
     "register_backend",
     "resolve_operating_point",
+    "validate_person_id",
 ]

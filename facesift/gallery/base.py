@@ -23,13 +23,20 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from facesift.errors import GalleryError, ImageError, InvalidArgumentError, PersonNotFoundError, UnknownBackendError
+from facesift.errors import GalleryError, ImageError, InvalidArgumentError, InvalidPersonIdError, PersonNotFoundError, UnknownBackendError
 from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
 from facesift.gallery.relatives import compare_relatives, merge_relatives
 from facesift.image import ImageInput, image_sha256, load_image
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, choice_scores, get_pipeline
 from facesift.registry import Registry
 from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
+
+#: The one rule for person ids, in the library, the API and the page (which says it in these words).
+PERSON_ID_MAX = 256
+PERSON_ID_RULE = (
+    f"A person id has 1 to {PERSON_ID_MAX} characters: letters, digits, spaces and punctuation, "
+    "but no / or \\ and no control characters."
+)
 
 #: Version of the export file format (JSON lines); bump it when a field changes meaning.
 EXPORT_FORMAT = "facesift-gallery"
@@ -85,6 +92,17 @@ class Sample(_ToDict):
     content_sha256: str
     created_at: float
     image: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SampleInfo(_ToDict):
+    """What a gallery view shows of one sample (no vector, no image bytes)."""
+
+    sample_id: str
+    person_id: str
+    quality: float
+    created_at: float
+    has_image: bool
 
 
 @dataclass(frozen=True)
@@ -292,24 +310,32 @@ class Gallery(ABC):
     # --- people --------------------------------------------------------------------------------------
     def add_person(self, person_id: str, metadata: dict | None = None) -> Person:
         """Register a person (no samples yet). Raises PersonExistsError if the id is taken."""
-        _check_person_id(person_id)
+        validate_person_id(person_id)
         metadata = dict(metadata or {})
         json.dumps(metadata)  # refuse what cannot be stored, before storing anything
         with self._lock:
             return self._add_persons([(person_id, metadata, time.time())])[0]
 
     def get_person(self, person_id: str) -> Person:
+        validate_person_id(person_id)
         with self._lock:
             person = self._get_person(person_id)
         if person is None:
             raise PersonNotFoundError(f"No person {person_id!r} in the gallery; enrol them first")
         return person
 
-    def list_persons(self, offset: int = 0, limit: int = 100) -> list[Person]:
+    def list_persons(self, offset: int = 0, limit: int = 100, *, contains: str = "") -> list[Person]:
+        """People in enrolment order, a page at a time; ``contains`` keeps those whose id has it (any case)."""
         if offset < 0 or limit < 0:
             raise InvalidArgumentError("offset and limit must not be negative")
         with self._lock:
-            return self._list_persons(offset, limit)
+            return self._list_persons(offset, limit, contains)
+
+    def samples_of(self, person_id: str) -> list[SampleInfo]:
+        """A person's samples, oldest first: ids, qualities, dates, and whether the photo is kept."""
+        self.get_person(person_id)
+        with self._lock:
+            return self._samples_of(person_id)
 
     def remove(self, person_id: str) -> int:
         """Delete a person and every sample (vectors and kept images). Returns how many samples went."""
@@ -362,6 +388,7 @@ class Gallery(ABC):
             raise GalleryError(f"The {self.backend} backend cannot keep images; enrol with keep_images=False")
         if sources is not None and len(sources) != len(images):
             raise ValueError(f"{len(sources)} sources given for {len(images)} images")
+        validate_person_id(person_id)
         with self._lock:
             if self._get_person(person_id) is None:
                 if not create:
@@ -709,7 +736,7 @@ class Gallery(ABC):
             header = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": self.model, "dims": self.dims, "persons": persons, "samples": samples}
             out.write(json.dumps(header) + "\n")
             offset = 0
-            while page := self._list_persons(offset, 1000):
+            while page := self._list_persons(offset, 1000, ""):
                 for person in page:
                     out.write(json.dumps({"type": "person", "person_id": person.person_id, "metadata": person.metadata, "created_at": person.created_at}) + "\n")
                 offset += len(page)
@@ -797,7 +824,10 @@ class Gallery(ABC):
     def _get_person(self, person_id: str) -> Person | None: ...
 
     @abstractmethod
-    def _list_persons(self, offset: int, limit: int) -> list[Person]: ...
+    def _list_persons(self, offset: int, limit: int, contains: str) -> list[Person]: ...
+
+    @abstractmethod
+    def _samples_of(self, person_id: str) -> list[SampleInfo]: ...
 
     @abstractmethod
     def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]: ...
@@ -859,9 +889,15 @@ def pick_face(faces: Sequence[FaceEmbedding], image_size: tuple[int, int]) -> tu
     return faces[int(order[0])], ""
 
 
-def _check_person_id(person_id: str) -> None:
-    if not isinstance(person_id, str) or not person_id.strip() or len(person_id) > 256:
-        raise InvalidArgumentError("A person id must be a non-empty string of at most 256 characters")
+def validate_person_id(person_id: str) -> str:
+    """``person_id`` when it follows :data:`PERSON_ID_RULE` (the library, the API and the page apply the same rule:
+    a ``/`` could not travel in a URL path, and control characters would not print)."""
+    if (not isinstance(person_id, str) or not person_id.strip() or len(person_id) > PERSON_ID_MAX
+            or any(c in "/\\" or not c.isprintable() for c in person_id)):
+        long = isinstance(person_id, str) and len(person_id) > 40
+        shown = f"of {len(person_id)} characters" if long else repr(person_id)
+        raise InvalidPersonIdError(f"The person id {shown} is not allowed. {PERSON_ID_RULE}")
+    return person_id
 
 
 def _image_bytes(image: ImageInput) -> bytes:

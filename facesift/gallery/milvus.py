@@ -18,7 +18,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from facesift.errors import GalleryError, PersonExistsError, SampleNotFoundError
-from facesift.gallery.base import Gallery, Person, Sample, register_backend, split_uri
+from facesift.gallery.base import Gallery, Person, Sample, SampleInfo, register_backend, split_uri
 
 _MAX_LIMIT = 16_384  # Milvus's cap on limit (+ offset) of one query or search
 
@@ -122,13 +122,20 @@ class MilvusGallery(Gallery):
         rows = self._query(self._persons, f"person_id == {_literal(person_id)}", ["person_id", "metadata", "created_at"], 1)
         return self._person(rows[0]) if rows else None
 
-    def _list_persons(self, offset: int, limit: int) -> list[Person]:
+    def _list_persons(self, offset: int, limit: int, contains: str) -> list[Person]:
         # Milvus caps offset + limit; ordering by id keeps pages stable across calls
         rows = self._query(self._persons, "", ["person_id", "metadata", "created_at"], _MAX_LIMIT)
         if len(rows) == _MAX_LIMIT:
             rows = [r for batch in self._iterate(self._persons, ["person_id", "metadata", "created_at"], 4096) for r in batch]
         rows.sort(key=lambda r: (r["created_at"], r["person_id"]))
+        if contains:
+            rows = [r for r in rows if contains.lower() in r["person_id"].lower()]
         return [self._person(row) for row in rows[offset : offset + limit]]
+
+    def _samples_of(self, person_id: str) -> list[SampleInfo]:
+        rows = self._query(self._samples, f"person_id == {_literal(person_id)}", ["sample_id", "quality", "created_at"])
+        rows.sort(key=lambda r: (r["created_at"], r["sample_id"]))
+        return [SampleInfo(r["sample_id"], person_id, float(r["quality"]), float(r["created_at"]), False) for r in rows]
 
     def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]:
         ids = list(person_ids)

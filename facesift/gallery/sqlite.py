@@ -22,7 +22,7 @@ import numpy as np
 from usearch.index import Index
 
 from facesift.errors import GalleryClosedError, GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
-from facesift.gallery.base import Gallery, Person, Sample, register_backend, split_uri
+from facesift.gallery.base import Gallery, Person, Sample, SampleInfo, register_backend, split_uri
 
 SCHEMA_VERSION = 1
 #: how many samples the index proposes per query at least, to be re-ranked exactly
@@ -302,9 +302,19 @@ class SQLiteGallery(Gallery):
         row = self._db.execute(self._PERSON_SQL + " WHERE p.person_id = ?", (person_id,)).fetchone()
         return _person(row) if row else None
 
-    def _list_persons(self, offset: int, limit: int) -> list[Person]:
-        rows = self._db.execute(self._PERSON_SQL + " ORDER BY p.pkey LIMIT ? OFFSET ?", (limit, offset))
+    def _list_persons(self, offset: int, limit: int, contains: str) -> list[Person]:
+        # an empty ``contains`` is in every id, so one query serves both cases
+        rows = self._db.execute(
+            self._PERSON_SQL + " WHERE instr(lower(p.person_id), lower(?)) > 0 ORDER BY p.pkey LIMIT ? OFFSET ?", (contains, limit, offset)
+        )
         return [_person(row) for row in rows]
+
+    def _samples_of(self, person_id: str) -> list[SampleInfo]:
+        rows = self._db.execute(
+            "SELECT s.sample_id, s.quality, s.created_at, i.key IS NOT NULL FROM samples s JOIN persons p USING (pkey) "
+            "LEFT JOIN images i ON i.key = s.key WHERE p.person_id = ? ORDER BY s.key", (person_id,)
+        )
+        return [SampleInfo(sid, person_id, float(quality), float(created), bool(image)) for sid, quality, created, image in rows]
 
     def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]:
         ids = list(person_ids)

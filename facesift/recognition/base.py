@@ -44,6 +44,8 @@ class ModelCard:
     eye_distance_below: float = 0.0
     #: embed each crop and its mirror image and add the two (test-time augmentation), where it measured better
     flip: bool = False
+    #: what a model we trained learned from (its people, photos and their terms)
+    training_data: str = ""
     #: generalised Pareto model of the impostor scores above ``threshold`` (where the rate is ``rate``), for rates
     #: below the calibrated table: FMR(t) = rate * (1 + shape * (t - threshold) / scale) ** (-1 / shape)
     impostor_tail: dict = field(default_factory=dict)

@@ -1,5 +1,10 @@
-"""Embedders trained on this machine by ``facesift train``: ``<cache>/trained/<name>.onnx`` with its card
-``<name>.json`` beside it. Loaded by name like any backend; nothing is downloaded.
+"""Cross-resolution embedders we trained (``facesift train``): shipped inside the package, or trained on this machine.
+
+Shipped: ``recognition/weights/<name>.onnx`` (weights stored in int8, folded back to fp32 into the cache on first
+use, sha256-checked like every weight file) with its card ``recognition/cards/<name>.json``; a fresh install has them.
+Trained here: ``<cache>/trained/<name>.onnx`` + ``<name>.json``. A model trained here **overrides** the shipped one
+of the same name (the user asked for it by training; delete the two files to go back), and `facesift models` says
+which one is in use. Loaded by name like any backend; nothing is downloaded.
 
 Input convention is SFace's (112x112 aligned RGB, 0-255, NCHW), since every model here starts from SFace.
 """
@@ -12,18 +17,66 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 
-from facesift.models import trained_dir, trained_model_path
-from facesift.recognition.base import PRESETS, Embedder, ModelCard
+from facesift.models import OWN_DISTRIBUTION, WeightFile, model_path, register_weights, trained_dir
+from facesift.onnx_repair import fold_constants
+from facesift.recognition.base import _PACKAGED_CARDS, PRESETS, Embedder, ModelCard, load_card
 from facesift.runtime import open_session
+
+#: how the shipped files store their weights (chosen by the resolution sweep, docs/low-resolution.md)
+SHIPPED_PRECISION = "int8"
+SHIPPED_LICENCE = (
+    "research use only: fine-tuned from SFace 2021dec (Apache-2.0, OpenCV Zoo) on CelebA photos "
+    "(non-commercial research terms) and Pins photos (no licence stated; images belong to their owners)"
+)
+
+
+def _unpack(data: bytes) -> bytes:
+    """Shipped int8/fp16 weights back to plain fp32 (onnxruntime would otherwise dequantise on every call)."""
+    return fold_constants(onnx.load_from_string(data)).SerializeToString()
+
+
+def shipped_weights_path(name: str) -> str:
+    return f"facesift/recognition/weights/{name}.onnx"
+
+
+#: the cross-resolution models ``scripts/train_lowres.sh`` trains, in routing order
+LOW_RESOLUTION_MODELS = ("sface-tiny", "sface-lowres")
+#: sha256 of each shipped (compressed) file, as ``facesift train ship`` prints it. A model is shipped once its
+#: file, its card and its line here are all in the package; until then the pipeline routes to none of them.
+SHIPPED_SHA256: dict[str, str] = {}
+SHIPPED: dict[str, WeightFile] = {
+    name: register_weights(WeightFile(
+        name=name, distribution=OWN_DISTRIBUTION, path_in_distribution=shipped_weights_path(name), sha256=sha256,
+        install_hint="pip install --force-reinstall facesift", licence=SHIPPED_LICENCE, repair=_unpack,
+    ))
+    for name, sha256 in SHIPPED_SHA256.items()
+}
+
+
+def _local(name: str) -> Path | None:
+    """The model trained on this machine under ``name``, when both its files are there."""
+    path = trained_dir() / f"{name}.onnx"
+    return path if path.is_file() and path.with_suffix(".json").is_file() else None
 
 
 def trained_embedders() -> list[str]:
-    """Names of trained models that have both their ONNX file and their card."""
+    """Names of the trained models available: shipped ones and those trained here (ONNX file and card)."""
     folder = trained_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.onnx") if p.with_suffix(".json").is_file())
+    local = {p.stem for p in folder.glob("*.onnx") if _local(p.stem)} if folder.is_dir() else set()
+    # a shipped model is one whose card is in the package; its weight file then must be there too (model_path says so)
+    return sorted(local | {name for name in SHIPPED if (_PACKAGED_CARDS / f"{name}.json").is_file()})
+
+
+def trained_origin(name: str) -> str:
+    """``"trained here"`` (a local model, which overrides a shipped one) or ``"shipped"``."""
+    return "trained here" if _local(name) else "shipped"
+
+
+def trained_model_file(name: str) -> Path:
+    """The ONNX file a trained model runs from: the one trained here, else the shipped one (checked, unpacked)."""
+    return _local(name) or model_path(name)
 
 
 def install_trained(onnx_file: Path, card: ModelCard) -> Path:
@@ -40,10 +93,10 @@ def install_trained(onnx_file: Path, card: ModelCard) -> Path:
 
 def trained_fingerprint(name: str) -> str:
     """12 hex digits that change with a trained model's ONNX file or its card (which faces it takes, say)."""
-    path = trained_model_path(name)
+    path = trained_model_file(name)
     stat = path.stat()
     weights = _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
-    card = path.with_suffix(".json").read_bytes()
+    card = json.dumps(load_card(name).to_dict(), sort_keys=True).encode()
     return hashlib.sha256(weights.encode() + card).hexdigest()[:12]
 
 
@@ -58,7 +111,7 @@ def low_resolution_models(embedder: str) -> list[str]:
     then a broader one), else to ``embedder`` itself."""
     cards = []
     for name in trained_embedders():
-        card = ModelCard(**json.loads((trained_dir() / f"{name}.json").read_text()))
+        card = load_card(name)
         if card.compatible_with == embedder and card.eye_distance_below > 0:
             cards.append((card.eye_distance_below, name))
     return [name for _, name in sorted(cards)]
@@ -76,7 +129,7 @@ def low_resolution_embedders(embedder: str) -> "tuple[TrainedEmbedder, ...]":
 
 
 class TrainedEmbedder(Embedder):
-    """A locally trained ONNX embedder, found by name in the trained-models folder."""
+    """A trained ONNX embedder, found by name (trained here, else shipped)."""
 
     input_size = 112
 
@@ -84,9 +137,35 @@ class TrainedEmbedder(Embedder):
         self.name = name
         super().__init__(**options)
         self.flip = options.get("flip", self.card.flip)  # the card says whether mirroring measured better
-        self._session, self._input = open_session(trained_model_path(name))
+        self._session, self._input = open_session(trained_model_file(name))
         self.fingerprint = trained_fingerprint(name)  # of the file this session loaded
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
         return self._session.run(None, {self._input: blob})[0]
+
+
+def pack_trained(name: str, into: Path, *, precision: str = SHIPPED_PRECISION, training_data: str = "") -> tuple[Path, str]:
+    """Write the model trained here under ``name`` as package data: ``into/weights/<name>.onnx`` with its weights
+    stored in ``precision`` and ``into/cards/<name>.json`` naming its training data and licence. Returns the ONNX
+    path and its sha256 (which :data:`SHIPPED` must carry for the file to load)."""
+    from facesift.onnx_repair import store_weights
+
+    source = _local(name)
+    if source is None:
+        raise FileNotFoundError(f"No model {name!r} trained here ({trained_dir()}); train it first (scripts/train_lowres.sh)")
+    data = store_weights(onnx.load(str(source)), precision).SerializeToString()
+    target = into / "weights" / f"{name}.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    card = ModelCard(**json.loads(source.with_suffix(".json").read_text()))
+    shipped = ModelCard(**{
+        **card.to_dict(),
+        "licence": SHIPPED_LICENCE,
+        "source": f"shipped with facesift, weights stored {precision} (unpacked to fp32 on first use); "
+                  f"reproduce with scripts/train_lowres.sh ({card.source})",
+        "training_data": training_data or card.training_data,
+    })
+    (into / "cards").mkdir(parents=True, exist_ok=True)
+    (into / "cards" / f"{name}.json").write_text(json.dumps(shipped.to_dict(), indent=2) + "\n")
+    return target, hashlib.sha256(data).hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from facesift.errors import (
     ImageError,
     ImageTooLargeError,
     InvalidArgumentError,
+    InvalidPersonIdError,
     ModelError,
     NoFaceError,
     NotAnImageError,
@@ -41,6 +43,7 @@ from facesift.errors import (
     UnknownBackendError,
     UnsupportedImageError,
 )
+from facesift.gallery import PERSON_ID_RULE
 from facesift.pipeline import Pipeline
 from facesift.server.clusters import add_cluster_endpoints
 from facesift.server.config import ServiceConfig
@@ -62,6 +65,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnsupportedImageError, 415),
     (ImageError, 422),
     (NoFaceError, 422),
+    (InvalidPersonIdError, 422),
     (GalleryNotFoundError, 404),
     (GalleryClosedError, 404),  # deleted while the request ran
     (PersonNotFoundError, 404),
@@ -144,7 +148,7 @@ class NewGallery(Params):
 
 
 class NewPerson(Params):
-    person_id: str = Field(min_length=1, max_length=200)
+    person_id: str = Field(description=PERSON_ID_RULE)  # checked by the gallery, with that message
     metadata: dict[str, Any] | None = None
 
 
@@ -211,7 +215,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(422, "InvalidRequest", "; ".join(problems))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404 and _PERSON_WITH_SLASH.search(request.scope.get("raw_path", b"")):
+            return error_response(422, "InvalidPersonIdError", f"A person id cannot contain /. {PERSON_ID_RULE}")
         kind = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
         return error_response(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
 
@@ -256,6 +262,8 @@ def _add_pages(app: FastAPI) -> None:
                             status_code=200 if ready else 503)
 
 
+#: a path whose person id carried an encoded slash: the router split it and found no route
+_PERSON_WITH_SLASH = re.compile(rb"/persons/[^/?]*%2f", re.IGNORECASE)
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from `facesift keys create`")
 
 
@@ -367,11 +375,12 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
     def list_persons(
         request: Request, gallery: str, key: Caller,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        search: Annotated[str, Query(max_length=256, description="Only ids containing this (any case)")] = "",
     ) -> dict[str, Any]:
         """Enrolled people, oldest first, a page at a time."""
         _allowed(key, gallery)
         opened, _ = _service(request).galleries.get(gallery)
-        return {"persons": [p.to_dict() for p in opened.list_persons(offset=offset, limit=limit)]}
+        return {"persons": [p.to_dict() for p in opened.list_persons(offset=offset, limit=limit, contains=search)]}
 
     @app.post("/v1/galleries/{gallery}/persons", tags=["persons"], status_code=201)
     def add_person(request: Request, gallery: str, body: NewPerson, key: Caller) -> dict[str, Any]:
@@ -385,6 +394,13 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
         _allowed(key, gallery)
         opened, _ = _service(request).galleries.get(gallery)
         return opened.get_person(person_id).to_dict()
+
+    @app.get("/v1/galleries/{gallery}/persons/{person_id}/samples", tags=["samples"])
+    def person_samples(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:
+        """A person's samples, oldest first: ids, qualities, dates and whether the photo is kept."""
+        _allowed(key, gallery)
+        opened, _ = _service(request).galleries.get(gallery)
+        return {"person_id": person_id, "samples": [s.to_dict() for s in opened.samples_of(person_id)]}
 
     @app.delete("/v1/galleries/{gallery}/persons/{person_id}", tags=["persons"])
     def delete_person(request: Request, gallery: str, person_id: str, key: Caller) -> dict[str, Any]:

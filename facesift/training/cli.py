@@ -215,3 +215,30 @@ def analysis(
         train_heads(faces, cache, tuple(action), output or MODELS_DIR, HeadConfig(epochs=epochs, seed=seed), log=console.print)
     except FacesiftError as exc:
         _fail(exc)
+
+
+LOWRES_DATA = (
+    "celeba300 folds 1-5 (CelebA identities, 150 people) + pins90 (89 people, Pins face set) + orl + yale + johns, "
+    "faces shrunk to low resolution; celeba300 folds 6-10 (the reported folds) never seen"
+)
+
+
+@app.command()
+def ship(
+    names: List[str] = typer.Argument(..., help="Models trained here to ship (e.g. sface-lowres sface-tiny)."),
+    precision: str = typer.Option("int8", help="How the shipped file stores its weights: int8 or fp16."),
+    training_data: str = typer.Option(LOWRES_DATA, help="What the models were trained on (written into their cards)."),
+    into: Path = typer.Option(Path(__file__).parent.parent / "recognition", help="The package folder to write into."),
+) -> None:
+    """Write models trained here into the package (weights/ + cards/), compressed, and print their sha256
+    for ``SHIPPED`` in facesift/recognition/trained.py. Needs no torch."""
+    from facesift.cli import console, print_error
+    from facesift.recognition.trained import pack_trained
+
+    for name in names:
+        try:
+            path, digest = pack_trained(name, into, precision=precision, training_data=training_data)
+        except (FileNotFoundError, ValueError) as exc:
+            print_error(str(exc))
+            raise typer.Exit(2)
+        console.print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)\n  \"{name}\": \"{digest}\",", soft_wrap=True, markup=False)

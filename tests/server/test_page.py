@@ -62,6 +62,24 @@ def region(screenshot: np.ndarray, driver, selector: str) -> np.ndarray:
     return screenshot[y : y + h, x : x + w]
 
 
+def enrol_on_page(driver, person: str, photos) -> None:
+    """Type a person id, choose their photos, press Enrol."""
+    field = driver.find_element(By.ID, "enrol-person")
+    field.clear()
+    field.send_keys(person)
+    driver.find_element(By.ID, "enrol-files").send_keys("\n".join(str(p) for p in photos))
+    driver.find_element(By.ID, "enrol-btn").click()
+
+
+def drawn(driver, selector: str, path: Path) -> np.ndarray:
+    """The pixels of ``selector`` wherever it is on the page: scrolled into view, then a screenshot of the window."""
+    rect = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); e.scrollIntoView({block: 'center'}); return e.getBoundingClientRect().toJSON()", selector)
+    assert driver.save_screenshot(str(path))
+    x, y, w, h = (round(rect[k]) for k in ("x", "y", "width", "height"))
+    return np.asarray(Image.open(path).convert("RGB"))[y : y + h, x : x + w]
+
+
 def colour_share(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 40) -> float:
     return float((np.abs(pixels[..., :3].astype(int) - rgb).max(axis=-1) <= tolerance).mean())
 
@@ -107,11 +125,7 @@ def test_sign_in_compare_enrol_search_and_check(browser, service, faces, tmp_pat
     browser.find_element(By.ID, "new-gallery-btn").click()
     wait_for_text(browser, "#gallery-info", "keeps enrolled photos")
     for person, photos in (("obama", obama[:3]), ("biden", [biden])):
-        field = browser.find_element(By.ID, "enrol-person")
-        field.clear()
-        field.send_keys(person)
-        browser.find_element(By.ID, "enrol-files").send_keys("\n".join(str(p) for p in photos))
-        browser.find_element(By.ID, "enrol-btn").click()
+        enrol_on_page(browser, person, photos)
         wait_for_text(browser, "#enrol-summary", f"{len(photos)} of {len(photos)} photo(s) enrolled for {person}")
 
     # search: obama's fourth photo finds obama, shown with his enrolled photo
@@ -141,7 +155,7 @@ def test_sign_in_compare_enrol_search_and_check(browser, service, faces, tmp_pat
     assert colour_share(photo_a, (0x2E, 0xCC, 0x71)) > 0.002  # and the green face box on it
     verdict = region(shot, browser, "#verdict")
     assert colour_share(verdict, (0xB3, 0x26, 0x1E), tolerance=60) > 0.01  # "Different people", in red
-    candidates = region(shot, browser, "ol.candidates")
+    candidates = drawn(browser, "ol.candidates", tmp_path / "candidates.png")  # further down the page
     assert candidates.size and candidates.std() > 20
 
     # the API docs page draws its operations from the local swagger-ui-bundle

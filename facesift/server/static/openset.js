@@ -1,6 +1,6 @@
 // Open-set identification on the page: the operating point every search and check states, and "every face":
 // a group photo with a box and a name (or "unknown") drawn on each face. Uses app.js's helpers ($, api, form,
-// element, chosen, needGallery).
+// element, chosen, needGallery, galleryUrl, say, showPhoto).
 
 function describePoint(point) {
   if (!point) return "";
@@ -13,47 +13,28 @@ async function searchAllFaces() {
   const out = $("#search-result");
   const gallery = needGallery(out);
   if (!gallery) return;
-  if (!chosen.search) { out.textContent = "Choose a photo to search with."; return; }
-  out.textContent = "Searching every face…";
+  if (!chosen.search) { say(out, "Choose a photo to search with.", "error"); return; }
+  say(out, "Searching every face…");
   try {
-    const result = await api("POST", `/v1/galleries/${gallery.name}/search`, form({ image: chosen.search, k: 3, faces: "all" }));
-    out.innerHTML = "";
+    const result = await api("POST", galleryUrl("search"), form({ image: chosen.search, k: 3, faces: "all", [ONE_TO_MANY_RATE_FIELD]: galleryRate() }));
+    const names = result.faces.map((f) => (f.decision === "match" ? f.candidates[0].person_id : "unknown"));
+    const canvas = $("#search-canvas");
+    await showPhoto(canvas, chosen.search, result.faces.map((f) => f.face), names);
+    canvas.dataset.names = names.join(",");
     const named = result.faces.filter((f) => f.decision === "match").length;
-    out.append(element("p", { id: "search-summary", className: "outcome " + (named ? "good" : "bad") },
-      result.faces.length ? `${result.faces.length} face(s), ${named} recognised.` : "No face was found in this photo."));
-    if (result.faces.length) out.append(await tagged(chosen.search, result.faces));
+    say(out, result.faces.length ? `${result.faces.length} face(s), ${named} recognised.` : "No face was found in this photo.",
+        named ? "good" : "bad", "search-summary");
     const list = element("ol", { className: "faces", id: "search-faces" });
     for (const face of result.faces) {
       const best = face.candidates[0];
       list.append(element("li", { className: face.decision === "match" ? "best" : "" }, face.decision === "match"
         ? `${best.person_id} (similarity ${best.similarity.toFixed(2)})`
-        : `unknown${best ? ` (closest: ${best.person_id}, ${best.similarity.toFixed(2)})` : ""}`));
+        : `unknown${best ? ` (closest: ${best.person_id}, ${best.similarity.toFixed(2)}: not a match)` : ""}`));
     }
     out.append(list, element("p", { className: "muted", id: "search-point" }, describePoint(result.operating_point)));
   } catch (error) {
-    out.textContent = error.message;
+    say(out, error.message, "error");
   }
-}
-
-async function tagged(file, faces) {
-  const image = await createImageBitmap(file, { imageOrientation: "from-image" });
-  const canvas = element("canvas", { id: "search-canvas" });
-  const scale = Math.min(1, 640 / image.width);
-  canvas.width = Math.round(image.width * scale);
-  canvas.height = Math.round(image.height * scale);
-  const draw = canvas.getContext("2d");
-  draw.drawImage(image, 0, 0, canvas.width, canvas.height);
-  draw.lineWidth = 2;
-  draw.font = "bold 14px sans-serif";
-  faces.forEach((face, index) => {
-    const [x0, y0, x1, y1] = face.face.box.map((v) => v * scale);
-    const name = face.decision === "match" ? face.candidates[0].person_id : "unknown";
-    draw.strokeStyle = draw.fillStyle = face.decision === "match" ? "#1a7f37" : "#c9342b";
-    draw.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    draw.fillText(`${index + 1}. ${name}`, x0, Math.max(14, y0 - 4));
-  });
-  canvas.dataset.names = faces.map((f) => (f.decision === "match" ? f.candidates[0].person_id : "unknown")).join(",");
-  return canvas;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
