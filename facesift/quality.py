@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facesift.results import Face, FaceQuality
+from facesift.results import Face, FaceQuality, QualityMeasures
 
 
 @dataclass(frozen=True)
@@ -69,21 +69,6 @@ def sharpness(gray_crop: np.ndarray) -> float:
     return float(cv2.Laplacian(center, cv2.CV_64F).var())
 
 
-@dataclass(frozen=True)
-class QualityMeasures:
-    """What :func:`measure` reads off a face, before any limit is applied (what the evaluation cache keeps)."""
-
-    face_size: float
-    eye_distance: float
-    detector_score: float
-    sharpness: float
-    yaw: float
-    pitch: float
-    roll: float
-    brightness: float
-    contrast: float
-
-
 def measure(face: Face, aligned_crop: np.ndarray) -> QualityMeasures:
     """Size, detector score, sharpness, pose and exposure of a face; ``aligned_crop`` is its RGB aligned crop."""
     gray = cv2.cvtColor(aligned_crop, cv2.COLOR_RGB2GRAY)
@@ -108,7 +93,8 @@ def assess(face: Face, aligned_crop: np.ndarray, policy: QualityPolicy = DEFAULT
 
 
 def judge(measured: QualityMeasures, policy: QualityPolicy = DEFAULT_POLICY) -> FaceQuality:
-    """The quality score and the reasons a face fails ``policy`` (measure once, judge against any limits)."""
+    """The quality score and the reasons a face fails ``policy`` (measure once, judge against any limits; a
+    FaceQuality judged before can be judged again)."""
     m = measured
     reasons = []
     if m.eye_distance < policy.min_eye_distance:
@@ -130,7 +116,8 @@ def judge(measured: QualityMeasures, policy: QualityPolicy = DEFAULT_POLICY) -> 
         reasons.append(f"overexposed: brightness {m.brightness:.0f} (> {policy.max_brightness:.0f})")
     if m.contrast < policy.min_contrast:
         reasons.append(f"low contrast: {m.contrast:.0f} (< {policy.min_contrast:.0f})")
-    return FaceQuality(score=quality_score(m, policy), acceptable=not reasons, reasons=tuple(reasons), **dataclasses.asdict(m))
+    return FaceQuality(score=quality_score(m, policy), acceptable=not reasons, reasons=tuple(reasons),
+                       **{f.name: getattr(m, f.name) for f in dataclasses.fields(QualityMeasures)})
 
 
 def quality_score(m: QualityMeasures, policy: QualityPolicy = DEFAULT_POLICY) -> float:

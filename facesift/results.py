@@ -79,12 +79,9 @@ class Face(_ToDict):
 
 
 @dataclass(frozen=True)
-class FaceQuality(_ToDict):
-    """How usable a face is for recognition, with the measurements behind the score and the reasons it fails."""
+class QualityMeasures(_ToDict):
+    """What ``quality.measure`` reads off a face, before any limit is applied (what the evaluation cache keeps)."""
 
-    score: float
-    acceptable: bool
-    reasons: tuple[str, ...]
     face_size: float
     eye_distance: float
     detector_score: float
@@ -94,6 +91,15 @@ class FaceQuality(_ToDict):
     roll: float
     brightness: float
     contrast: float
+
+
+@dataclass(frozen=True)
+class FaceQuality(QualityMeasures):
+    """How usable a face is for recognition: the measurements, the score and the reasons it fails the limits."""
+
+    score: float
+    acceptable: bool
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)

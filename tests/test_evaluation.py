@@ -204,7 +204,7 @@ def test_restoration_sweep_compares_restorers_on_the_same_pairs(faces, deepface_
     assert "sface+yunet, restored by realesrgan" in (tmp_path / "report.md").read_text()
     plain = evaluate_pairs(faces / "deepface", deepface_subset, cache_dir=cache, degradation="resolution:14")
     restored = evaluate_pairs(faces / "deepface", deepface_subset, cache_dir=cache, degradation="resolution:14+realesrgan")
-    assert list(cache.glob("sface--yunet--resolution-14+realesrgan.npz"))  # cached under their own name, beside bicubic's
+    assert list(cache.glob("sface--yunet--resolution-14+realesrgan--faces.npz"))  # cached under their own name, beside bicubic's
     assert bicubic["points"][0]["report"]["auc"] == plain.auc  # bicubic is the plain protocol
     assert not np.allclose(restored.genuine, plain.genuine)
 
