@@ -24,6 +24,12 @@ console = Console()
 # errors never wrap: scripts and tests read them whole, and a path broken over two lines cannot be pasted
 errors = Console(stderr=True, soft_wrap=True)
 
+
+def table_console() -> Console:
+    """Where tables go: the terminal's console, or off a terminal (a log, ``> file``) one that never squeezes a table
+    to 80 columns nor wraps a line: a person reads the file as the terminal would have shown it."""
+    return console if console.is_terminal else Console(width=100_000, soft_wrap=True)
+
 EXIT_CODES = ((DatasetError, 2), (ImageError, 3), (FileNotFoundError, 3), (NoFaceError, 4), (ModelError, 5), (UnknownBackendError, 2))
 
 

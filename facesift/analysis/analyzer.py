@@ -15,6 +15,7 @@ import numpy as np
 from facesift.analysis.data import EMOTIONS, RACES
 from facesift.analysis.features import colour_texture
 from facesift.analysis.heads import Head, load_heads
+from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput, load_image
 from facesift.results import Face, FaceEmbedding, FaceQuality, _ToDict
 
@@ -78,11 +79,11 @@ class FaceAnalysis(_ToDict):
 
 
 def check_actions(actions: Sequence[str]) -> tuple[str, ...]:
-    """The requested actions, validated; an unknown name is a ``ValueError`` that lists the valid ones."""
+    """The requested actions, validated; an unknown name is an ``InvalidArgumentError`` (a ValueError) that lists the valid ones."""
     actions = tuple(dict.fromkeys(actions))
     unknown = [a for a in actions if a not in ACTIONS]
     if unknown or not actions:
-        raise ValueError(f"Unknown analysis action(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(ACTIONS)}")
+        raise InvalidArgumentError(f"Unknown analysis action(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(ACTIONS)}")
     return actions
 
 

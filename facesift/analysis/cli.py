@@ -9,7 +9,7 @@ from typing import List
 import typer
 from rich.table import Table
 
-from facesift.cli import _fail, console, expand_images, progress_bar
+from facesift.cli import _fail, expand_images, progress_bar, table_console
 from facesift.errors import FacesiftError, ImageError
 
 
@@ -64,5 +64,5 @@ def analyze(
             for item in [] if as_json else found:
                 table.add_row(str(path), ", ".join(f"{v:.0f}" for v in item.face.box), *_summary(item))
     if not as_json:
-        console.print(table)
+        table_console().print(table)
     raise typer.Exit(3 if failed else 0 if faces else 4)

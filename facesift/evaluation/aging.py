@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from facesift.errors import InvalidArgumentError
 from facesift.evaluation import metrics
 from facesift.evaluation.agegap import read_layout
 from facesift.evaluation.verification import ProgressCallback
@@ -51,19 +52,23 @@ def simulate_template_aging(
     policy: AgingPolicy = AgingPolicy(),
     model: str = "sface",
     detector: str = "yunet",
+    aggregation: str = "best",
+    fpir: float | None = None,
     progress: ProgressCallback | None = None,
 ) -> AgingSimulation:
-    """The simulation of the module docstring on the people of ``data`` (``people``: a subset) with at least two adult photos."""
+    """The simulation of the module docstring on the people of ``data`` (``people``: a subset) with at least two adult photos;
+    ``aggregation``: how the simulated gallery scores a person's samples (the gallery's default: best); ``fpir``: the
+    operating point of the owner checks (default: the gallery's)."""
     started = time.perf_counter()
     layout = read_layout(Path(data))
     names = [n for n in sorted(layout) if (people is None or n in set(people)) and len(layout[n][1]) >= 2]
     if len(names) < 2:
-        raise ValueError(f"The simulation needs at least 2 people with young photos and 2 adult photos; {data} has {len(names)}")
+        raise InvalidArgumentError(f"The simulation needs at least 2 people with young photos and 2 adult photos; {data} has {len(names)}")
     pipeline = get_pipeline(detector=detector, embedder=model)
     rng = np.random.default_rng(0)
     before, after = [], []
     offered = added = impostors_added = enrolled = 0
-    with tempfile.TemporaryDirectory() as folder, open_gallery(Path(folder) / "g.db", model=model, pipeline=pipeline) as gallery:
+    with tempfile.TemporaryDirectory() as folder, open_gallery(Path(folder) / "g.db", model=model, pipeline=pipeline, aggregation=aggregation) as gallery:
         aging = TemplateAging(gallery, Path(folder) / "aging.jsonl", policy)
         for name in names:
             enrolled += gallery.enroll(name, [p for p, _ in layout[name][0]]).added
@@ -71,7 +76,7 @@ def simulate_template_aging(
         for done, name in enumerate(names):
             adult = [p for p, _ in layout[name][1]]
             *updates, today = adult
-            before.append(gallery.check(name, today).outcome is CheckOutcome.OWNER)
+            before.append(gallery.check(name, today, fpir=fpir).outcome is CheckOutcome.OWNER)
             other = names[int(rng.integers(len(names) - 1))]
             other = other if other != name else names[-1]
             impostor_photo = [p for p, _ in layout[other][1]][0]
@@ -79,7 +84,7 @@ def simulate_template_aging(
             for photo in updates:
                 offered += 1
                 added += aging.check(name, photo).change is not None
-            after.append(gallery.check(name, today).outcome is CheckOutcome.OWNER)
+            after.append(gallery.check(name, today, fpir=fpir).outcome is CheckOutcome.OWNER)
             if progress is not None:
                 progress("Simulating profile-photo updates", done + 1, len(names))
     test = metrics.mcnemar(np.array(after), np.array(before))

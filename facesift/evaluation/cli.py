@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Iterator, List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from facesift.cli import _fail, console, errors, print_error, progress_bar
+from facesift.cli import _fail, console, errors, print_error, progress_bar, table_console
 from facesift.errors import FacesiftError
 from facesift.pipeline import DEFAULT_FACE_POLICY
 
@@ -67,16 +66,10 @@ def _progress() -> Iterator:
         yield update
 
 
-def _output(fmt: str) -> Console:
-    """Where tables go: the terminal's console, or off a terminal (a log, ``> file``) one that never squeezes a table
-    to 80 columns nor wraps a line: a person reads the file as the terminal would have shown it."""
-    return console if console.is_terminal else Console(width=100_000, soft_wrap=True)
-
-
 def _print(ctx: typer.Context, reports, out: Optional[Path], title: str, fmt: str = "table") -> None:
     from facesift.evaluation.report import markdown_table, tables, write_report
 
-    shown = _output(fmt)
+    shown = table_console()
     found = tables(reports)
     if fmt == "json":  # the tables as data: one object per table, one object per row keyed by column
         print(json.dumps({"command": _command(ctx), "tables": [
@@ -381,6 +374,7 @@ def template_aging(
     half: str = PEOPLE_HALF,
     max_added: int = typer.Option(5, "--max-added", help="Samples the policy may add per person."),
     model: str = typer.Option("sface", "--model", help="Embedder of the simulated gallery."),
+    aggregation: str = typer.Option("best", "--aggregation", help="How the simulated gallery scores a person: best or mean_top."),
 ) -> None:
     """Simulated profile-photo updates: how often the owner is still recognised, with and without template aging."""
     from facesift.evaluation.agegap import age_gap_people, split_people
@@ -391,7 +385,7 @@ def template_aging(
         people = _half(half, split_people(age_gap_people(data, None)))
         with _progress() as progress:
             result = simulate_template_aging(data, people=people, policy=AgingPolicy(max_added=max_added), model=model,
-                                             progress=progress)
+                                             aggregation=aggregation, progress=progress)
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
         _fail(exc)
     table = Table("people", "enrolled young photos", "updates added / offered", "impostor photos added / offered",

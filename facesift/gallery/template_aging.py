@@ -141,7 +141,8 @@ class TemplateAging:
             return AgingResult(result, None, f"not added: quality below {self.policy.min_quality:.2f}")
         if result.owner_similarity >= DUPLICATE_SIMILARITY:
             return AgingResult(result, None, "not added: near-identical to a sample the person has")
-        face, problem = pick_face(self.gallery.pipeline.represent(image, policy="all"))
+        found = self.gallery.pipeline.represent_batch([image], policy="all", on_error="raise")[0]
+        face, problem = pick_face(found.faces, found.image_size)
         if face is None:
             raise GalleryError(f"The photo checked as OWNER but embeds to no single face now: {problem}")
         return AgingResult(result, self._add(person_id, face.embedding, face.quality.score, image_sha256(image),
