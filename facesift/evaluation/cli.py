@@ -465,7 +465,7 @@ def quality(
         table = Table(*header, title=heading)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        table_console().print(table)
     if out is not None:
         try:
             path = write_quality_report(out, report, command=_command(ctx))

@@ -298,7 +298,7 @@ def write_quality_report(out: str | Path, report: QualityReport, *, command: str
     import datetime as dt
     import json
 
-    from facesift.evaluation.report import _markdown_table, versions
+    from facesift.evaluation.report import markdown_table, versions
 
     try:
         import matplotlib
@@ -319,8 +319,8 @@ def write_quality_report(out: str | Path, report: QualityReport, *, command: str
         f"({report.failed_images} without a face), {report.genuine_pairs:,} same-person comparisons, FNMR "
         f"{100 * report.fnmr:.2f} % at threshold {report.threshold:.4f}; the policy's limits refuse "
         f"{100 * report.refused_share:.2f} % of the faces.", "",
-        "## Error versus discard", "", _markdown_table(*curve_table(report)), "", "![EDC](edc.png)", "",
-        "## Each limit and its measured risk", "", _markdown_table(*quality_table(report)), "",
+        "## Error versus discard", "", markdown_table(*curve_table(report)), "", "![EDC](edc.png)", "",
+        "## Each limit and its measured risk", "", markdown_table(*quality_table(report)), "",
         "## Per-face risk by measure (dashed: the policy's limit)", "", "![risk](risk.png)", "",
         "## How these were measured", "", *[f"- {n}" for n in report.notes], "",
     ]

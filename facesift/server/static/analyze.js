@@ -1,5 +1,5 @@
 // The page's "Analyse a photo" section: POST /v1/analyze, boxes on the photo, one line per face.
-// Uses the helpers of app.js ($, api, form, dropZone, showPhoto, element), loaded before it.
+// Uses the helpers of app.js ($, api, form, dropZone, showPhoto, element, say), loaded before it.
 "use strict";
 
 const analysis = { file: null };
@@ -16,8 +16,8 @@ function describeFace(face, index) {
 
 async function analyse() {
   const out = $("#analyze-result");
-  if (!analysis.file) { out.textContent = "Choose a photo to analyse."; return; }
-  out.textContent = "Analysing…";
+  if (!analysis.file) { say(out, "Choose a photo to analyse.", "error"); return; }
+  say(out, "Analysing…");
   const fields = { image: analysis.file };
   if ($("#analyze-crop").checked) fields.detector = "none";
   try {
@@ -31,12 +31,12 @@ async function analyse() {
     out.append(list, element("p", { className: "muted" },
       "Apparent age, gender and emotion are estimates; liveness from one photo is not proof against every attack."));
   } catch (error) {
-    out.textContent = error.message;
+    say(out, error.message, "error");
   }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  dropZone($("#analyze-drop"), (files) => {
+  dropZone($("#analyze-drop"), () => $("#analyze-result"), (files) => {
     if (!files.length) return;
     analysis.file = files[0];
     $("#analyze-drop").classList.add("filled");
