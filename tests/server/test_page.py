@@ -50,8 +50,9 @@ def wait_for_text(driver, selector: str, text: str, timeout: float = 60) -> str:
     try:
         WebDriverWait(driver, timeout).until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, selector), text))
     except TimeoutException:
-        shown = {s: driver.find_element(By.CSS_SELECTOR, s).text for s in (".result", "#enrol-result", "#search-result", "#gallery-error")}
-        raise AssertionError(f"{text!r} never appeared in {selector}; the page shows {shown}") from None
+        shown = {f"#{e.get_attribute('id')}": e.text for e in driver.find_elements(By.CSS_SELECTOR, "[id$='-result'], [id$='-error']") if e.text}
+        console = [entry["message"] for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+        raise AssertionError(f"{text!r} never appeared in {selector}; the page shows {shown}; the console says {console}") from None
     return driver.find_element(By.CSS_SELECTOR, selector).text
 
 
