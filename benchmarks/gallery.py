@@ -21,11 +21,9 @@ float32 search (numpy, one matrix-vector product per probe; also the latency bas
 exact search's at the decision threshold, for all probes. Latency is wall time and process CPU time per
 probe: the machine is shared, and CPU time is what the search itself costs.
 
-The decision threshold (``--threshold``; default derived here, per run): the score a stranger's
-comparison with one person exceeds with probability FPIR / people (the union bound: FPIR 1e-2 at 1M people
-is 1e-8 per comparison), from a generalised Pareto fit to the upper tail of celeba300's different-person
-SFace scores, extrapolated far below what its 19.5M pairs measure; derived for ``--people`` and used at the
-checkpoints too (stricter there). Provisional: the gallery's own open-set calibration replaces it.
+The decision threshold (``--threshold``; default: the gallery's own open-set operating point for ``--people``
+people at ``--fpir``, from the SFace card's calibrated impostor table and its generalised Pareto tail, as
+``Gallery.search`` uses it; used at the checkpoints too, where it is stricter than their own point).
 """
 
 from __future__ import annotations
@@ -47,7 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from facesift.gallery import Sample, open_gallery  # noqa: E402
+from facesift.gallery import Sample, open_gallery, operating_point  # noqa: E402
+from facesift.recognition.base import load_card  # noqa: E402
 
 KINDS = ("enrolled, real", "enrolled, synthetic", "stranger, real", "stranger, synthetic")
 
@@ -132,43 +131,11 @@ def synthetic(real: np.ndarray, real_people: np.ndarray, count: int, seed: int, 
     return out
 
 
-def derived_threshold(real: np.ndarray, real_people: np.ndarray, people: int, fpir: float) -> tuple[float, str]:
-    """The score one stranger-to-person comparison exceeds with probability ``fpir / people``, and how it was found.
-
-    celeba300's different-person pairs measure the tail only down to about 1e-4 (below that CelebA's label
-    noise, the same person under two names, dominates: the card says so), so the tail above the 1e-2
-    point is fitted with a generalised Pareto distribution on the exceedances between the 1e-2 and 1e-4
-    points (the noisy top left out: a censored fit) and extrapolated to the rate needed. The extrapolation
-    is sensitive to that window (fitting from the 1e-3 point instead gives a heavier tail and higher
-    thresholds), which is why it is a default to override, not a calibration.
-    """
-    from scipy import optimize, stats
-
-    index = np.unique(real_people, return_inverse=True)[1]
-    sims = real @ real.T
-    upper = np.triu(np.ones_like(sims, dtype=bool), 1) & (index[:, None] != index[None, :])
-    scores = np.sort(sims[upper])
-    total = len(scores)
-    u, top = scores[int((1 - 1e-2) * total)], scores[int((1 - 1e-4) * total)]
-    inside = scores[(scores > u) & (scores <= top)] - u
-    censored = int(np.sum(scores > top))
-
-    def nll(params: np.ndarray) -> float:
-        shape, log_scale = params
-        dist = stats.genpareto(shape, scale=np.exp(log_scale))
-        return -(dist.logpdf(inside).sum() + censored * dist.logsf(top - u))
-
-    shape, log_scale = optimize.minimize(nll, np.array([0.0, np.log(inside.mean())]), method="Nelder-Mead").x
-    exceed = np.mean(scores > u)
-    rate = fpir / people
-    threshold = float(u + stats.genpareto(shape, scale=np.exp(log_scale)).isf(rate / exceed))
-    how = (
-        f"FPIR {fpir:g} at {people:,} people = per-comparison rate {rate:.1e}; generalised Pareto tail (shape {shape:.3f}, "
-        f"scale {np.exp(log_scale):.4f}) over the 1e-2 point {u:.4f} of celeba300's {total:,} different-person SFace scores, "
-        f"fitted between the 1e-2 and 1e-4 points (label noise above, censored); at 1e-3 the fit gives "
-        f"{u + stats.genpareto(shape, scale=np.exp(log_scale)).isf(1e-3 / exceed):.4f} (measured {scores[int((1 - 1e-3) * total)]:.4f})"
-    )
-    return threshold, how
+def derived_threshold(people: int, fpir: float) -> tuple[float, str]:
+    """The gallery's own open-set operating point for ``people`` people of one sample each at ``fpir``: the
+    threshold every 1:N path of the library would use (the SFace card's calibrated table and tail model)."""
+    point = operating_point(load_card("sface"), people, fpir)
+    return point.threshold, f"the gallery's operating point: {point.describe()}"
 
 
 def plan(real: dict[str, np.ndarray], people: int, queries: int, seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -291,7 +258,7 @@ def main() -> None:
           f"probes: " + ", ".join(f"{np.sum(kinds == k)} {name}" for k, name in enumerate(KINDS))
           + f" (real probes from {data['real_known_photos']:,} other photos and {data['real_strangers']} people never enrolled)")
     if args.threshold is None:
-        threshold, how = derived_threshold(real["emb"], real["persons"], args.people, args.fpir)
+        threshold, how = derived_threshold(args.people, args.fpir)
         print(f"decision threshold {threshold:.4f} (derived: {how})")
     else:
         threshold = args.threshold
