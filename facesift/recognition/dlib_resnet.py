@@ -13,7 +13,7 @@ import numpy as np
 
 from facesift.dlib_support import DLIB_INSTALL_HINT, import_dlib
 from facesift.models import WeightFile, model_path, register_weights
-from facesift.recognition.base import Embedder, register_embedder
+from facesift.recognition.base import ModelEmbedder, register_embedder
 from facesift.results import Face
 
 DLIB_RESNET = register_weights(
@@ -41,11 +41,12 @@ DLIB_SHAPE5 = register_weights(
 
 
 @register_embedder("dlib")
-class DlibEmbedder(Embedder):
+class DlibEmbedder(ModelEmbedder):
     """Input: dlib's 150x150 RGB face chip. Flip test-time augmentation on by default: it helps dlib (MODELS.md)."""
 
     name = "dlib"
     input_size = 150
+    _resources = ("_net", "_shape")
 
     def __init__(self, *, flip: bool = True) -> None:
         super().__init__(flip=flip)
