@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from facesift.evaluation.degradations import Degradation
+from facesift.evaluation.degradations import CropDegradation
 from facesift.models import cache_dir as models_cache_dir
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, check_face_policy, get_pipeline, select_faces
 from facesift.quality import QualityMeasures
@@ -164,7 +164,7 @@ def cached_faces(
     *,
     model: str = "sface",
     detector: str = "yunet",
-    degradation: Degradation | None = None,
+    degradation: CropDegradation | None = None,
     cache_dir: Path | None = None,
     pipeline: Pipeline | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -208,7 +208,7 @@ def embed_images(
     *,
     model: str = "sface",
     detector: str = "yunet",
-    degradation: Degradation | None = None,
+    degradation: CropDegradation | None = None,
     cache_dir: Path | None = None,
     pipeline: Pipeline | None = None,
     progress: Callable[[int, int], None] | None = None,
