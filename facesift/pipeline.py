@@ -100,8 +100,9 @@ class Pipeline:
     """A detector and an embedder, loaded once, shared safely between threads.
 
     Each is given by name (with its options), or built and handed in: ``Pipeline(create_detector("yunet",
-    score_threshold=0.8), my_embedder)``. A context manager: ``close()`` stops its threads and closes the
-    embedders it built itself; it also happens once nothing refers to the pipeline any more.
+    score_threshold=0.8), my_embedder)``; a piece handed in stays its owner's, to close after the pipeline is done.
+    A context manager: ``close()`` stops its threads and closes the embedders it built itself; that also happens
+    once nothing refers to the pipeline any more.
     """
 
     def __init__(
@@ -119,13 +120,10 @@ class Pipeline:
         restore_below: float = 12.0,
         decode_pixels: int | None = None,
     ) -> None:
-        owned: list[Embedder] = []  # what this pipeline built, and so closes
         self.detector = _built(detector, detector_options, Detector, create_detector, "detector")
-        if isinstance(embedder, str):
-            owned.append(create_embedder(embedder, **(embedder_options or {})))
-        self.embedder = owned[0] if owned else _built(embedder, embedder_options, Embedder, create_embedder, "embedder")
+        self.embedder = _built(embedder, embedder_options, Embedder, create_embedder, "embedder")
         self.low_resolution_embedders = low_resolution_embedders(self.embedder.name) if low_resolution else ()
-        owned.extend(self.low_resolution_embedders)
+        owned = ((self.embedder,) if isinstance(embedder, str) else ()) + self.low_resolution_embedders  # built here: closed here
         self.restorer = create_restorer(restorer) if restorer else None
         self.restore_below = restore_below
         self.quality_policy = quality_policy
@@ -136,7 +134,7 @@ class Pipeline:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="facesift")
         self._closed = False
         # also run once nothing refers to the pipeline any more (a shared one that get_pipeline() replaced)
-        self._release = weakref.finalize(self, _release, self._pool, tuple(owned))
+        self._release = weakref.finalize(self, _release, self._pool, owned)
 
     @property
     def model(self) -> str:
