@@ -106,3 +106,7 @@ class EmptyVideoError(VideoError):
 
 class VideoTooLongError(VideoError):
     """The video runs longer than the configured limit."""
+
+
+class ClosedError(FacesiftError, RuntimeError):
+    """A pipeline or embedder was used after ``close()`` (or after its ``with`` block ended)."""

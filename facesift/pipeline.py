@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Self, Sequence
 
 import numpy as np
 
-from facesift.detection import create_detector
-from facesift.errors import FacesiftError, InvalidArgumentError, NoFaceError
+from facesift.detection import Detector, create_detector
+from facesift.errors import ClosedError, FacesiftError, InvalidArgumentError, NoFaceError
 from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, decode_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
-from facesift.recognition import create_embedder
+from facesift.recognition import Embedder, create_embedder
 from facesift.recognition.trained import installed_low_resolution, low_resolution_embedders
 from facesift.resolution import effective_eye_distance
 from facesift.restoration import create_restorer
@@ -37,6 +38,8 @@ FACE_POLICIES: tuple[str, ...] = ("auto", "largest", "central", "all")
 #: The face to use from a photo with several: ``auto`` scores size, centrality and detector confidence together,
 #: so a profile photo gives its (biggest) owner and a press photo its subject in the middle (docs/face-choice.md).
 DEFAULT_FACE_POLICY = "auto"
+#: maps an aligned (H, W, 3) uint8 RGB crop to the crop the pipeline goes on with (a degradation, a restoration)
+CropTransform = Callable[[np.ndarray], np.ndarray]
 
 @dataclass
 class _Analysed:
@@ -94,12 +97,18 @@ def select_faces(faces: Sequence[Face], policy: str, image_size: tuple[int, int]
 
 
 class Pipeline:
-    """A detector and an embedder, loaded once, shared safely between threads."""
+    """A detector and an embedder, loaded once, shared safely between threads.
+
+    Each is given by name (with its options), or built and handed in: ``Pipeline(create_detector("yunet",
+    score_threshold=0.8), my_embedder)``; a piece handed in stays its owner's, to close after the pipeline is done.
+    A context manager: ``close()`` stops its threads and closes the embedders it built itself; that also happens
+    once nothing refers to the pipeline any more.
+    """
 
     def __init__(
         self,
-        detector: str = "yunet",
-        embedder: str = "sface",
+        detector: str | Detector = "yunet",
+        embedder: str | Embedder = "sface",
         *,
         detector_options: dict | None = None,
         embedder_options: dict | None = None,
@@ -111,9 +120,10 @@ class Pipeline:
         restore_below: float = 12.0,
         decode_pixels: int | None = None,
     ) -> None:
-        self.detector = create_detector(detector, **(detector_options or {}))
-        self.embedder = create_embedder(embedder, **(embedder_options or {}))
+        self.detector = _built(detector, detector_options, Detector, create_detector, "detector")
+        self.embedder = _built(embedder, embedder_options, Embedder, create_embedder, "embedder")
         self.low_resolution_embedders = low_resolution_embedders(self.embedder.name) if low_resolution else ()
+        owned = ((self.embedder,) if isinstance(embedder, str) else ()) + self.low_resolution_embedders  # built here: closed here
         self.restorer = create_restorer(restorer) if restorer else None
         self.restore_below = restore_below
         self.quality_policy = quality_policy
@@ -122,6 +132,9 @@ class Pipeline:
         self.decode_pixels = decode_pixels
         self.workers = workers or max(2, min(4, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="facesift")
+        self._closed = False
+        # also run once nothing refers to the pipeline any more (a shared one that get_pipeline() replaced)
+        self._release = weakref.finalize(self, _release, self._pool, owned)
 
     @property
     def model(self) -> str:
@@ -132,17 +145,35 @@ class Pipeline:
         """(name, fingerprint) of each cross-resolution model this pipeline loaded, smallest limit first."""
         return tuple((model.name, model.fingerprint) for model in self.low_resolution_embedders)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        """Finish the work in flight, stop the threads and close the embedders this pipeline built (those handed
+        in built stay open: they are their owner's to close). Using the pipeline afterwards raises
+        :class:`ClosedError`."""
+        self._closed = True
         self._pool.shutdown(wait=True)
+        self._release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- single images -------------------------------------------------------------------------------
     def detect(self, image: ImageInput, *, policy: str = "all") -> list[DetectedFace]:
         """Faces in one image with their quality, best detection first."""
         return self._analyse(image, policy).detected
 
-    def represent(self, image: ImageInput, *, policy: str = "all") -> list[FaceEmbedding]:
-        """Embeddings of the faces in one image (``policy`` picks which faces)."""
-        analysed = self._analyse(image, policy)
+    def represent(
+        self, image: ImageInput, *, policy: str = "all", crop_transform: CropTransform | None = None
+    ) -> list[FaceEmbedding]:
+        """Embeddings of the faces in one image (``policy`` picks which faces; ``crop_transform``: see
+        :meth:`represent_batch`)."""
+        analysed = self._analyse(image, policy, crop_transform)
         return self._embed(analysed)
 
     def represent_faces(self, pixels: np.ndarray, faces: Sequence[Face]) -> list[FaceEmbedding]:
@@ -163,12 +194,17 @@ class Pipeline:
         policy: str = DEFAULT_FACE_POLICY,
         on_error: Literal["raise", "record"] = "record",
         progress: Callable[[int], None] | None = None,
+        crop_transform: CropTransform | None = None,
     ) -> list[ImageFaces]:
         """Embeddings for many images, in input order.
 
         With ``on_error="record"`` an image that fails (unreadable, too large...) gets an ``ImageFaces``
         with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised.
+        ``crop_transform`` maps each aligned crop to the one that is assessed, routed and embedded (an evaluation's
+        degradation or restoration, ``facesift.evaluation.CropDegradation``); per call, so a pipeline shared
+        between threads serves it without a copy.
         """
+        self._check_open()
         check_face_policy(policy)  # before any work
         results: list[ImageFaces] = []
         pending_crops: list[np.ndarray] = []
@@ -193,7 +229,7 @@ class Pipeline:
                 index, image = next(iterator)
             except StopIteration:
                 return False
-            window.append((index, _describe(image, index), self._pool.submit(self._analyse, image, policy)))
+            window.append((index, _describe(image, index), self._pool.submit(self._analyse, image, policy, crop_transform)))
             return True
 
         while len(window) < window_size and submit_next():
@@ -219,16 +255,26 @@ class Pipeline:
         return results
 
     # --- internals -----------------------------------------------------------------------------------
-    def _analyse(self, image: ImageInput, policy: str) -> _Analysed:
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("This pipeline was closed; create a new one (or use facesift.get_pipeline())")
+
+    def _analyse(self, image: ImageInput, policy: str, crop_transform: CropTransform | None = None) -> _Analysed:
+        self._check_open()
         pixels, scale = decode_image(image, max_pixels=self.max_pixels, reduce_to=self.decode_pixels)
         height, width = pixels.shape[:2]
-        return self._prepare(pixels, select_faces(self.detector.detect(pixels), policy, (width, height)), scale)
+        return self._prepare(pixels, select_faces(self.detector.detect(pixels), policy, (width, height)), scale, crop_transform)
 
-    def _prepare(self, pixels: np.ndarray, faces: list[Face], scale: float = 1.0) -> _Analysed:
-        """Align, assess, optionally restore and route the chosen faces of one image (``scale``: how much smaller
-        than the source it was decoded, so the faces are reported in the source's pixels)."""
+    def _prepare(
+        self, pixels: np.ndarray, faces: list[Face], scale: float = 1.0, crop_transform: CropTransform | None = None
+    ) -> _Analysed:
+        """Align (then ``crop_transform``), assess, optionally restore and route the chosen faces of one image
+        (``scale``: how much smaller than the source it was decoded, so the faces are reported in its pixels)."""
+        self._check_open()
         height, width = pixels.shape[:2]
         crops = aligned = [self.embedder.align(pixels, face) for face in faces]
+        if crop_transform is not None:
+            crops = aligned = [crop_transform(crop) for crop in crops]
         detected = [
             DetectedFace(face, assess(face, self.embedder.quality_crop(crop), self.quality_policy))
             for face, crop in zip(faces, crops)
@@ -284,6 +330,24 @@ class Pipeline:
         return faces[0]
 
 
+def _built(piece, options: dict | None, contract: type, create: Callable, kind: str):
+    """A detector or embedder: built from its name, or the one handed in (which takes no options)."""
+    if isinstance(piece, str):
+        return create(piece, **(options or {}))
+    if not isinstance(piece, contract):
+        raise InvalidArgumentError(f"Pass a {kind} name or a built {contract.__name__}, not {type(piece).__name__}")
+    if options:
+        raise InvalidArgumentError(f"{kind}_options go with a {kind} name; this {kind} is already built")
+    return piece
+
+
+def _release(pool: ThreadPoolExecutor, owned: tuple[Embedder, ...]) -> None:
+    """Stop a pipeline's threads (without waiting: this may run on one of them) and close its own embedders."""
+    pool.shutdown(wait=False)
+    for embedder in owned:
+        embedder.close()
+
+
 def _describe(image: ImageInput, index: int) -> str:
     if isinstance(image, (str, os.PathLike)):
         return str(image)
@@ -297,8 +361,8 @@ _PIPELINES_LOCK = threading.Lock()
 def get_pipeline(detector: str = "yunet", embedder: str = "sface", *, low_resolution: bool = True) -> Pipeline:
     """The process-wide shared pipeline for this detector and embedder, created on first use and again when the
     cross-resolution models installed for it change (``facesift train`` in the same process, say), so that no
-    caller embeds with models that are no longer the installed ones. A replaced pipeline is left open: other
-    threads may still hold it."""
+    caller embeds with models that are no longer the installed ones. A replaced pipeline is closed once no caller
+    holds it any more (a thread still using it, like a server's request, keeps it open)."""
     key = (detector, embedder, low_resolution)
     installed = installed_low_resolution(embedder) if low_resolution else ()
     with _PIPELINES_LOCK:

@@ -31,6 +31,17 @@ def faces() -> Path:
     return faces_root()
 
 
+@pytest.fixture
+def weight_registry(monkeypatch):
+    """``facesift.models``, with every weight file a test registers (and where it resolved) gone after the test:
+    the registry is global, and a test's entry would point the rest of the run at a deleted temporary folder."""
+    from facesift import models
+
+    monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))
+    monkeypatch.setattr(models, "_RESOLVED", dict(models._RESOLVED))
+    return models
+
+
 @pytest.fixture(scope="session")
 def pipeline():
     import facesift

@@ -1,4 +1,5 @@
-"""Detectors on real photos: group photos, no-face photos, greyscale, and a resolution ladder."""
+"""Detectors on real photos: group photos, no-face photos, greyscale, and a resolution ladder (YuNet, RetinaFace);
+MTCNN, BlazeFace (short and full range), dlib HOG and Haar against YuNet's boxes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from facesift.detection import available_detectors, create_detector
 from facesift.image import load_image
 
 BACKENDS = ["yunet", "retinaface"]
+#: the other backends -> faces each must find in obama_and_biden.jpg (three people; one small, far back)
+GROUP_MINIMUM = {"mtcnn": 3, "blazeface-full": 2, "blazeface-short": 1, "dlib-hog": 2, "haar": 2}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -26,7 +29,7 @@ def iou(a, b) -> float:
 
 
 def test_backends_are_registered():
-    assert set(BACKENDS) <= set(available_detectors())
+    assert {*BACKENDS, *GROUP_MINIMUM} <= set(available_detectors())
 
 
 @pytest.mark.parametrize("name, expected", [("obama_and_biden.jpg", 2), ("two_people.jpg", 2)])
@@ -43,6 +46,7 @@ def test_group_photos(detector, faces, name, expected):
 def test_backends_agree_on_boxes(faces):
     image = load_image(faces / "wild" / "_multi_face" / "obama_and_biden.jpg")
     yunet, retina = (create_detector(name).detect(image) for name in BACKENDS)
+    assert len(yunet) >= 2 and retina  # two people: an empty answer agrees with nothing
     for face in yunet:
         assert max(iou(face.box, other.box) for other in retina) > 0.6
 
@@ -99,3 +103,40 @@ def test_public_detect_returns_quality(obama):
     found = facesift.detect(obama)
     assert len(found) == 1 and found[0].quality.acceptable and found[0].face.detector == "yunet"
     assert found[0].to_dict()["face"]["box"] == list(found[0].face.box)
+
+
+@pytest.fixture(scope="module", params=sorted(GROUP_MINIMUM))
+def other_detector(request):
+    return create_detector(request.param)
+
+
+@pytest.fixture(scope="module")
+def yunet():
+    return create_detector("yunet")
+
+
+@pytest.mark.parametrize("photo", ["barack_obama/obama.jpg", "joe_biden/biden.jpg", "_multi_face/two_people.jpg"])
+def test_other_backends_match_yunet_and_order_landmarks(other_detector, yunet, faces, photo):
+    image = load_image(faces / "wild" / photo)
+    found, reference = other_detector.detect(image), yunet.detect(image)
+    assert reference and len(found) >= len(reference)
+    for face in reference:  # every face YuNet finds is found here too, in about the same place
+        assert max(iou(face.box, other.box) for other in found) > 0.4
+    for face in found:
+        assert face.detector == other_detector.name and 0.0 <= face.score <= 1.0
+        (rx, ry), (lx, ly), nose, (mrx, mry), (mlx, mly) = face.landmarks
+        assert rx < lx and mrx < mlx and max(ry, ly) < nose[1] < min(mry, mly)
+
+
+def test_other_backends_group_photo(other_detector, faces):
+    found = other_detector.detect(load_image(faces / "wild" / "_multi_face" / "obama_and_biden.jpg"))
+    assert len(found) >= GROUP_MINIMUM[other_detector.name]
+
+
+def test_other_backends_see_no_face_in_a_blank_image(other_detector):
+    assert other_detector.detect(np.full((300, 400, 3), 128, np.uint8)) == []
+
+
+def test_other_backends_refuse_bad_options():
+    with pytest.raises(ValueError):
+        create_detector("mtcnn", score_threshold=1.5)

@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 
 from facesift.cli import app
 from facesift.errors import DatasetError
-from facesift.evaluation import Degradation, embed_images, evaluate_identification, evaluate_pairs, load_identity_folders, read_lfw_pairs
+from facesift.evaluation import (
+    CropDegradation,
+    embed_images,
+    evaluate_identification,
+    evaluate_pairs,
+    load_identity_folders,
+    read_lfw_pairs,
+)
 from facesift.recognition import load_card
 
 runner = CliRunner()
@@ -106,7 +113,7 @@ def test_a_second_run_comes_from_the_cache_even_under_another_name(faces, cache,
     second = embed_images(images + [copy], cache_dir=cache)
     assert second.computed == 0 and second.cached == 4
     assert np.array_equal(second.vectors[copy], first.vectors[images[0]])
-    degraded = embed_images(images, cache_dir=cache, degradation=Degradation("resolution", 14))
+    degraded = embed_images(images, cache_dir=cache, degradation=CropDegradation("resolution", 14))
     assert degraded.computed == 3 and float(degraded.vectors[images[0]] @ first.vectors[images[0]]) < 0.999
 
 
@@ -147,16 +154,16 @@ def test_degrading_one_side_lowers_the_scores(faces, deepface_subset, cache):
 def test_degradations_are_defined_and_reproducible():
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 256, (112, 112, 3), dtype=np.uint8)
-    assert np.array_equal(Degradation("resolution", 112)(crop), crop)
-    assert not np.array_equal(Degradation("resolution", 14)(crop), crop)
-    assert np.array_equal(Degradation("noise", 20)(crop), Degradation("noise", 20)(crop))
-    hidden = Degradation("occlusion", 0.5)(crop)
+    assert np.array_equal(CropDegradation("resolution", 112)(crop), crop)
+    assert not np.array_equal(CropDegradation("resolution", 14)(crop), crop)
+    assert np.array_equal(CropDegradation("noise", 20)(crop), CropDegradation("noise", 20)(crop))
+    hidden = CropDegradation("occlusion", 0.5)(crop)
     assert (hidden[56:] == 128).all() and np.array_equal(hidden[:56], crop[:56])
-    assert Degradation("jpeg", 10)(crop).shape == crop.shape
-    assert Degradation.parse("blur:2").name == "blur:2"
+    assert CropDegradation("jpeg", 10)(crop).shape == crop.shape
+    assert CropDegradation.parse("blur:2").name == "blur:2"
     for text in ("fog:2", "resolution:0", "jpeg:500", "blur", "occlusion:2"):
         with pytest.raises(DatasetError):
-            Degradation.parse(text)
+            CropDegradation.parse(text)
 
 
 def test_identification_matches_a_brute_force_count(faces, cache):
@@ -210,11 +217,11 @@ def test_restoration_sweep_compares_restorers_on_the_same_pairs(faces, deepface_
 
 
 def test_restorers_only_restore_resolution():
-    assert Degradation.parse("resolution:14+bicubic") == Degradation("resolution", 14)
+    assert CropDegradation.parse("resolution:14+bicubic") == CropDegradation("resolution", 14)
     with pytest.raises(DatasetError, match="Only resolution"):
-        Degradation.parse("blur:2+realesrgan")
+        CropDegradation.parse("blur:2+realesrgan")
     with pytest.raises(DatasetError, match="Unknown restorer 'nope'.*facesr"):
-        Degradation.parse("resolution:14+nope")
+        CropDegradation.parse("resolution:14+nope")
 
 
 def test_slices_by_attribute(faces, deepface_subset, cache, tmp_path):

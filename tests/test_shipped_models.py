@@ -55,7 +55,9 @@ def _embed(path: Path, crops: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("precision, ratio", [("int8", 0.3), ("fp16", 0.55)])
-def test_a_packed_model_is_small_checked_and_unpacked_to_nearly_the_same_network(tmp_path, monkeypatch, crops, precision, ratio):
+def test_a_packed_model_is_small_checked_and_unpacked_to_nearly_the_same_network(
+    tmp_path, monkeypatch, crops, precision, ratio, weight_registry
+):
     source = models.model_path("sface")  # fp32, as a trained model is before packing
     monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path / "cache"))
     card = dataclasses.replace(load_card("sface"), name=f"packtest-{precision}", compatible_with="sface", eye_distance_below=3.0)

@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch", reason="the train extra is not installed: p
 from facesift.training.data import (  # noqa: E402
     BalancedIdentitySampler,
     CropSet,
-    Degradation,
     FaceDataset,
+    TrainingAugmentation,
     TrainingDataError,
     celeba300_split,
     identity_folders,
@@ -69,7 +69,9 @@ def test_prepared_crops_are_cached_with_teacher_embeddings(johns, faces, tmp_pat
 
 
 def test_degradation_shrinks_within_the_range(johns):
-    shrink = Degradation(sizes=(7, 14), low_res_probability=1.0, blur_probability=0, jpeg_probability=0, noise_probability=0, flip_probability=0)
+    shrink = TrainingAugmentation(
+        sizes=(7, 14), low_res_probability=1.0, blur_probability=0, jpeg_probability=0, noise_probability=0, flip_probability=0
+    )
     rng = random.Random(1)
     clean = johns.crops[0]
     for _ in range(5):
@@ -79,7 +81,7 @@ def test_degradation_shrinks_within_the_range(johns):
 
 
 def test_degradation_flips_and_reports_it(johns):
-    flip = Degradation(low_res_probability=0, blur_probability=0, jpeg_probability=0, noise_probability=0, flip_probability=1.0)
+    flip = TrainingAugmentation(low_res_probability=0, blur_probability=0, jpeg_probability=0, noise_probability=0, flip_probability=1.0)
     out, flipped, size = flip(johns.crops[0], random.Random(0))
     assert flipped and size == 112 and np.array_equal(out, johns.crops[0][:, ::-1])
     image, label, target, clean, _ = FaceDataset(johns, flip)[0]

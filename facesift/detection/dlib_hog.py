@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from facesift.detection.base import Detector, RawDetections, landmarks_from_boxes, register_detector
-from facesift.recognition.dlib_resnet import import_dlib
+from facesift.dlib_support import import_dlib
 
 #: median YuNet landmarks inside HOG boxes on 101 celeba300 photos (fractions of box width, height), made symmetric
 HOG_LANDMARKS = np.array([[0.29, 0.30], [0.71, 0.30], [0.50, 0.544], [0.32, 0.72], [0.68, 0.72]])

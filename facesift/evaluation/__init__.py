@@ -20,16 +20,16 @@ from facesift.evaluation.datasets import (
     read_lfw_pairs,
     read_pairs,
 )
-from facesift.evaluation.degradations import Degradation
+from facesift.evaluation.degradations import CropDegradation
 from facesift.evaluation.embeddings import Embeddings, default_cache_dir, embed_images
 from facesift.evaluation.identification import IdentificationReport, evaluate_identification
+from facesift.evaluation.pairs import PairsReport, evaluate_all_pairs, evaluate_pairs
 from facesift.evaluation.report import write_report
 from facesift.evaluation.sweep import SweepReport, sweep
-from facesift.evaluation.verification import PairsReport, evaluate_all_pairs, evaluate_pairs
 
 __all__ = [
     "Calibration",
-    "Degradation",
+    "CropDegradation",
     "Embeddings",
     "IdentificationReport",
     "IdentityDataset",

@@ -25,7 +25,7 @@ import numpy as np
 from facesift.errors import DatasetError
 from facesift.evaluation.datasets import _image_files
 from facesift.evaluation.embeddings import embed_images
-from facesift.evaluation.verification import FAILED_SCORE, FAILURE_POLICY, PairsReport, ProgressCallback, SliceResult, _progress, _summary
+from facesift.evaluation.pairs import FAILED_SCORE, FAILURE_POLICY, PairsReport, ProgressCallback, SliceResult, _progress, _summary
 from facesift.gallery.base import AGGREGATIONS, MEAN_TOP
 
 YOUNG_FOLDER = "y"

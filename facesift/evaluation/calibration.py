@@ -16,7 +16,7 @@ import numpy as np
 from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
-from facesift.evaluation.verification import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
+from facesift.evaluation.pairs import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition.base import _PACKAGED_CARDS, ModelCard, _tail_threshold, load_card, save_card
 from facesift.results import _ToDict

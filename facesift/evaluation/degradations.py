@@ -81,11 +81,11 @@ KINDS: dict[str, tuple[Callable[[np.ndarray, float], np.ndarray], tuple[float, .
 
 
 @dataclass(frozen=True)
-class Degradation:
-    """One kind of damage at one level, e.g. ``Degradation("resolution", 28)`` (written ``resolution:28``).
+class CropDegradation:
+    """One kind of damage at one level, e.g. ``CropDegradation("resolution", 28)`` (written ``resolution:28``).
 
     ``restorer`` (resolution only) names the restorer that brings the shrunk face back to the model's size,
-    e.g. ``Degradation("resolution", 14, "realesrgan")``, written ``resolution:14+realesrgan``; bicubic, the
+    e.g. ``CropDegradation("resolution", 14, "realesrgan")``, written ``resolution:14+realesrgan``; bicubic, the
     plain protocol, is the default and is written without a suffix.
     """
 
@@ -130,7 +130,7 @@ class Degradation:
         return KINDS[self.kind][0](crop, self.level)
 
     @classmethod
-    def parse(cls, text: str) -> "Degradation":
+    def parse(cls, text: str) -> "CropDegradation":
         """``kind:level`` or ``resolution:N+restorer``."""
         kind, _, rest = text.partition(":")
         level, _, restorer = rest.partition("+")

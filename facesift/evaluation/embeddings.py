@@ -9,7 +9,6 @@ An image with no face (or that cannot be read) is cached as such, with the reaso
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import os
@@ -19,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from facesift.evaluation.degradations import Degradation
+from facesift.evaluation.degradations import CropDegradation
 from facesift.models import cache_dir as models_cache_dir
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, check_face_policy, get_pipeline, select_faces
 from facesift.quality import QualityMeasures
@@ -63,27 +62,6 @@ class Embeddings:
             if vector is not None:
                 out[row], ok[row] = vector, True
         return out, ok
-
-
-class _DegradingEmbedder:
-    """The pipeline's embedder with a degradation applied to each aligned crop before it is embedded."""
-
-    def __init__(self, inner, degradation: Degradation) -> None:
-        self._inner, self._degradation = inner, degradation
-
-    def align(self, image: np.ndarray, face) -> np.ndarray:
-        return self._degradation(self._inner.align(image, face))
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-
-def _degraded(pipeline: Pipeline, degradation: Degradation | None) -> Pipeline:
-    if degradation is None:
-        return pipeline
-    clone = copy.copy(pipeline)  # shares the loaded models and the thread pool
-    clone.embedder = _DegradingEmbedder(pipeline.embedder, degradation)
-    return clone
 
 
 def _pipeline_model(model: str, pipeline: Pipeline | None) -> tuple[str, str]:
@@ -186,7 +164,7 @@ def cached_faces(
     *,
     model: str = "sface",
     detector: str = "yunet",
-    degradation: Degradation | None = None,
+    degradation: CropDegradation | None = None,
     cache_dir: Path | None = None,
     pipeline: Pipeline | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -206,7 +184,7 @@ def cached_faces(
     todo = [image for image in images if hashes[image] not in known]
     fresh: dict[str, CachedImage] = {}
     if todo:
-        pipe = _degraded(pipeline or get_pipeline(detector=detector, embedder=model), degradation)
+        pipe = pipeline or get_pipeline(detector=detector, embedder=model)
         done = 0
 
         def advance(count: int) -> None:
@@ -217,7 +195,8 @@ def cached_faces(
 
         for start in range(0, len(todo), SAVE_EVERY):  # saved as it goes: an interrupted run keeps what it did
             chunk = todo[start : start + SAVE_EVERY]
-            for image, result in zip(chunk, pipe.represent_batch(chunk, policy="all", progress=advance)):
+            results = pipe.represent_batch(chunk, policy="all", progress=advance, crop_transform=degradation)
+            for image, result in zip(chunk, results):
                 fresh[hashes[image]] = CachedImage.of(result)
             store.save(fresh)
     entries = {**known, **fresh}
@@ -229,7 +208,7 @@ def embed_images(
     *,
     model: str = "sface",
     detector: str = "yunet",
-    degradation: Degradation | None = None,
+    degradation: CropDegradation | None = None,
     cache_dir: Path | None = None,
     pipeline: Pipeline | None = None,
     progress: Callable[[int, int], None] | None = None,

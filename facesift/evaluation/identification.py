@@ -10,8 +10,8 @@ import numpy as np
 
 from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset, read_attributes
-from facesift.evaluation.degradations import Degradation
-from facesift.evaluation.verification import ProgressCallback, _embed_sides, far_key, run_label
+from facesift.evaluation.degradations import CropDegradation
+from facesift.evaluation.pairs import ProgressCallback, _embed_sides, far_key, run_label
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.results import _ToDict
 
@@ -95,7 +95,7 @@ def evaluate_identification(
     *,
     model: str = "sface",
     detector: str = "yunet",
-    degradation: Degradation | str | None = None,
+    degradation: CropDegradation | str | None = None,
     unknown_fraction: float = 0.0,
     attributes: str | Path | None = None,
     cache_dir: Path | None = None,
@@ -112,7 +112,7 @@ def evaluate_identification(
     """
     started = time.perf_counter()
     if isinstance(degradation, str):
-        degradation = Degradation.parse(degradation)
+        degradation = CropDegradation.parse(degradation)
     images = list(dataset.images)
     clean, damaged = _embed_sides(images, images, model, detector, degradation, cache_dir, progress, policy)
     gallery_vectors, in_gallery = clean.matrix(images)

@@ -25,7 +25,7 @@ from facesift.errors import DatasetError
 from facesift.evaluation import metrics
 from facesift.evaluation.datasets import _image_files
 from facesift.evaluation.embeddings import embed_images
-from facesift.evaluation.verification import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
+from facesift.evaluation.pairs import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
 from facesift.recognition.base import _PACKAGED_CARDS, load_card, save_card
 from facesift.results import _ToDict
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from facesift.evaluation.datasets import IdentityDataset, read_pairs
 from facesift.evaluation.embeddings import embed_images
-from facesift.evaluation.verification import ProgressCallback, _progress
+from facesift.evaluation.pairs import ProgressCallback, _progress
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.quality import DEFAULT_POLICY, QualityMeasures, QualityPolicy, judge, quality_score
 from facesift.recognition.base import load_card

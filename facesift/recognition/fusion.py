@@ -19,7 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from facesift.recognition.base import Embedder, ModelCard, create_embedder, load_card, register_embedder
+from facesift.errors import ClosedError, InvalidArgumentError
+from facesift.recognition.base import Embedder, ModelCard, load_card, register_embedder
+from facesift.recognition.lookup import create_embedder
 from facesift.results import Face
 
 #: the ``accurate`` preset: weights on each model's cosine, learned on celeba300 folds 1-5 over SFace, dlib
@@ -28,13 +30,14 @@ ACCURATE_WEIGHTS = {"sface": 0.1607, "dlib": 0.8393}
 
 
 class FusionEmbedder(Embedder):
-    """Weighted fusion of ``members`` (embedder name -> weight on its cosine); ``card`` gives its thresholds."""
+    """Weighted fusion of ``members`` (embedder name -> weight on its cosine); ``card`` gives its thresholds.
+
+    A composite: it owns its members and the threads that run them, and closes them with itself."""
 
     def __init__(self, members: dict[str, float], card: ModelCard, member_options: dict[str, dict] | None = None):
         if not members or any(w <= 0 for w in members.values()):
-            raise ValueError(f"A fusion needs members with positive weights, got {members}")
+            raise InvalidArgumentError(f"A fusion needs members with positive weights, got {members}")
         self.name = card.name
-        self.flip = False  # members apply their own test-time augmentation
         self.card = card
         total = sum(members.values())
         self.members = [create_embedder(n, **(member_options or {}).get(n, {})) for n in members]
@@ -44,6 +47,7 @@ class FusionEmbedder(Embedder):
         self.input_size = max(m.input_size for m in self.members)
         self._offsets = np.cumsum([0] + [m.input_size for m in self.members])
         self._pool = ThreadPoolExecutor(len(self.members), thread_name_prefix="facesift-fusion")
+        self._closed = False
 
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
         """Every member's own crop, side by side in one strip (``input_size`` high)."""
@@ -61,6 +65,8 @@ class FusionEmbedder(Embedder):
         return self.parts(crop)[0]
 
     def embed(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        if self._closed:
+            raise ClosedError(f"The {self.name!r} embedder was closed; create a new one")
         strips = [np.asarray(c, dtype=np.uint8) for c in (crops[None] if np.ndim(crops) == 3 else crops)]
         if not strips:
             return np.zeros((0, self.dims), dtype=np.float32)
@@ -72,11 +78,29 @@ class FusionEmbedder(Embedder):
         vectors = list(self._pool.map(run, range(len(self.members))))
         return np.concatenate([scale * v for scale, v in zip(self.scales, vectors)], axis=1).astype(np.float32)
 
-    def _forward(self, crops: np.ndarray) -> np.ndarray:  # embed() is overridden; members do the work
-        raise NotImplementedError
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Shut the members' threads down (after the batches they run) and close every member."""
+        self._closed = True
+        self._pool.shutdown(wait=True)
+        for member in self.members:
+            member.close()
 
 
 @register_embedder("accurate")
-def accurate(**options) -> FusionEmbedder:
-    """The ``accurate`` preset: SFace + dlib."""
-    return FusionEmbedder(ACCURATE_WEIGHTS, load_card("accurate"), **options)
+def accurate(*, flip: bool | None = None, member_options: dict[str, dict] | None = None) -> FusionEmbedder:
+    """The ``accurate`` preset: SFace + dlib. ``flip`` sets every member's test-time mirroring (by default each
+    member's own: on for dlib, off for SFace, as the card was calibrated); ``member_options`` passes options to
+    one member by name."""
+    options = {name: dict((member_options or {}).get(name, {})) for name in ACCURATE_WEIGHTS}
+    unknown = set(member_options or {}) - set(ACCURATE_WEIGHTS)
+    if unknown:
+        raise InvalidArgumentError(f"The accurate fusion has no member {', '.join(sorted(unknown))}; "
+                                   f"its members are {', '.join(ACCURATE_WEIGHTS)}")
+    if flip is not None:
+        for member in options.values():
+            member.setdefault("flip", flip)
+    return FusionEmbedder(ACCURATE_WEIGHTS, load_card("accurate"), options)

@@ -12,7 +12,7 @@ import onnx
 
 from facesift.models import WeightFile, model_path, register_weights
 from facesift.onnx_repair import decompose_prelu, drop_stray_inputs, fold_constants, make_batch_dynamic
-from facesift.recognition.base import Embedder, register_embedder
+from facesift.recognition.base import ModelEmbedder, register_embedder
 from facesift.runtime import open_session
 
 
@@ -39,7 +39,7 @@ SFACE = register_weights(
 
 
 @register_embedder("sface")
-class SFaceEmbedder(Embedder):
+class SFaceEmbedder(ModelEmbedder):
     """Input: 112x112 ArcFace-aligned RGB crop, 0-255, NCHW (as OpenCV's FaceRecognizerSF feeds it)."""
 
     name = "sface"

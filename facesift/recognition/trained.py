@@ -21,7 +21,7 @@ import onnx
 
 from facesift.models import OWN_DISTRIBUTION, WeightFile, model_path, register_weights, trained_dir
 from facesift.onnx_repair import fold_constants
-from facesift.recognition.base import _PACKAGED_CARDS, PRESETS, Embedder, ModelCard, load_card
+from facesift.recognition.base import _PACKAGED_CARDS, PRESETS, ModelCard, ModelEmbedder, load_card
 from facesift.runtime import open_session
 
 #: how the shipped files store their weights (chosen by the resolution sweep, docs/low-resolution.md)
@@ -128,7 +128,7 @@ def low_resolution_embedders(embedder: str) -> "tuple[TrainedEmbedder, ...]":
     return tuple(TrainedEmbedder(name) for name in low_resolution_models(embedder))
 
 
-class TrainedEmbedder(Embedder):
+class TrainedEmbedder(ModelEmbedder):
     """A trained ONNX embedder, found by name (trained here, else shipped)."""
 
     input_size = 112

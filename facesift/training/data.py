@@ -151,7 +151,7 @@ def pipeline_crop(pipeline, source: Path, face) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Degradation:
+class TrainingAugmentation:
     """On-the-fly augmentation: random downsampling to ``sizes`` px and back, blur, JPEG, noise, flips.
 
     ``low_res_probability`` of the samples are shrunk to a size drawn log-uniformly from ``sizes`` (area
@@ -191,7 +191,7 @@ class Degradation:
 class FaceDataset(Dataset):
     """Items: (degraded crop as float CHW 0-255, label, teacher embedding or empty, clean crop, shrunk size)."""
 
-    def __init__(self, crops: CropSet, degradation: Degradation | None = None, seed: int = 0) -> None:
+    def __init__(self, crops: CropSet, degradation: TrainingAugmentation | None = None, seed: int = 0) -> None:
         self.data = crops
         self.degradation = degradation
         self.rng = random.Random(seed)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facesift.resolution import shrink_and_back
-from facesift.training.data import CropSet, Degradation
+from facesift.training.data import CropSet, TrainingAugmentation
 from facesift.training.sface import export_onnx, sface_from_onnx
 from facesift.training.trainer import EvalPairs, TrainConfig, Trainer, degrade, embed, two_fold_accuracy
 
@@ -63,9 +63,9 @@ class SuperResTrainer(Trainer):
     def parameter_groups(self) -> list[dict]:
         return [{"params": list(self.model.parameters()), "lr": self.config.lr}]
 
-    def degradation(self) -> Degradation:
+    def degradation(self) -> TrainingAugmentation:
         # only mirror images here: step_loss makes the low-resolution input from the clean crop itself
-        return Degradation(low_res_probability=0.0, blur_probability=0.0, jpeg_probability=0.0, noise_probability=0.0)
+        return TrainingAugmentation(low_res_probability=0.0, blur_probability=0.0, jpeg_probability=0.0, noise_probability=0.0)
 
     def step_loss(self, batch) -> tuple[torch.Tensor, dict[str, float]]:
         _, _, target, clean, _ = batch

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from facesift.evaluation.datasets import Pair
 from facesift.resolution import shrink_and_back
-from facesift.training.data import BalancedIdentitySampler, CropSet, Degradation, FaceDataset
+from facesift.training.data import BalancedIdentitySampler, CropSet, FaceDataset, TrainingAugmentation
 from facesift.training.losses import create_loss
 from facesift.training.sface import export_onnx, sface_from_onnx
 
@@ -185,8 +185,8 @@ class Trainer:
             sampler.batches = self.config.steps_per_epoch
         return DataLoader(dataset, batch_size=self.config.identities_per_batch * self.config.images_per_identity, sampler=sampler)
 
-    def degradation(self) -> Degradation:
-        return Degradation(sizes=tuple(self.config.sizes), low_res_probability=self.config.low_res_probability)
+    def degradation(self) -> TrainingAugmentation:
+        return TrainingAugmentation(sizes=tuple(self.config.sizes), low_res_probability=self.config.low_res_probability)
 
     # --- the loop --------------------------------------------------------------------------------------
     @property

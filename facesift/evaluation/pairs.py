@@ -12,7 +12,7 @@ import numpy as np
 from facesift.errors import DatasetError
 from facesift.evaluation import metrics
 from facesift.evaluation.datasets import IdentityDataset, Pair, read_attributes, read_pairs
-from facesift.evaluation.degradations import Degradation
+from facesift.evaluation.degradations import CropDegradation
 from facesift.evaluation.embeddings import Embeddings, embed_images
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition.base import load_card
@@ -112,7 +112,7 @@ def _progress(progress: ProgressCallback | None, label: str) -> Callable[[int, i
 
 
 def _embed_sides(
-    side_a: Sequence[Path], side_b: Sequence[Path], model: str, detector: str, degradation: Degradation | None,
+    side_a: Sequence[Path], side_b: Sequence[Path], model: str, detector: str, degradation: CropDegradation | None,
     cache_dir: Path | None, progress: ProgressCallback | None, policy: str = DEFAULT_FACE_POLICY,
 ) -> tuple[Embeddings, Embeddings]:
     """Clean embeddings of the first images and (possibly degraded) embeddings of the second ones."""
@@ -168,7 +168,7 @@ def evaluate_pairs(
     *,
     model: str = "sface",
     detector: str = "yunet",
-    degradation: Degradation | str | None = None,
+    degradation: CropDegradation | str | None = None,
     attributes: str | Path | None = None,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
@@ -184,7 +184,7 @@ def evaluate_pairs(
     name = "pairs" if not isinstance(pairs, (str, Path)) else f"pairs file {Path(pairs).name}"
     pairs = read_pairs(pairs, data) if isinstance(pairs, (str, Path)) else list(pairs)
     if isinstance(degradation, str):
-        degradation = Degradation.parse(degradation)
+        degradation = CropDegradation.parse(degradation)
     clean, damaged = _embed_sides([p.a for p in pairs], [p.b for p in pairs], model, detector, degradation, cache_dir, progress,
                                   policy)
     scores, failed = np.empty(len(pairs)), np.zeros(len(pairs), bool)
@@ -253,7 +253,7 @@ def evaluate_all_pairs(
     *,
     model: str = "sface",
     detector: str = "yunet",
-    degradation: Degradation | str | None = None,
+    degradation: CropDegradation | str | None = None,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
     folds: int = 10,
@@ -271,7 +271,7 @@ def evaluate_all_pairs(
         raise DatasetError(f"All-pairs mode needs at least 4 people for identity-disjoint folds; {dataset.root} has "
                            f"{len(dataset.people)}")
     if isinstance(degradation, str):
-        degradation = Degradation.parse(degradation)
+        degradation = CropDegradation.parse(degradation)
     images = list(dataset.images)
     clean, damaged = _embed_sides(images, images, model, detector, degradation, cache_dir, progress, policy)
     first, ok_first = clean.matrix(images)
