@@ -205,7 +205,7 @@ class Trainer:
         elif self.held_out is not None and not self.history:
             self.history.append({"epoch": 0, **self.evaluate()})
             self._log(self.history[-1])
-        from facesift.cli import progress_bar
+        from facesift.cli.common import progress_bar
 
         while self.epoch < self.config.epochs:
             started, cpu_started, totals, count, first = time.time(), time.process_time(), {}, 0, float("nan")
@@ -242,7 +242,7 @@ class Trainer:
         return self.history
 
     def _log(self, record: dict[str, Any]) -> None:
-        from facesift.cli import errors
+        from facesift.cli.common import errors
 
         errors.print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         with (self.output / "history.jsonl").open("a") as handle:
