@@ -6,12 +6,13 @@ Importable without torch (the sub-app is registered in the main CLI); each comma
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import typer
 
-from facesift.cli.common import console, exit_with_error, print_error, progress_bar
+from facesift.cli.common import console, errors, exit_with_error, print_error, progress_bar
 from facesift.errors import FacesiftError
 
 app = typer.Typer(help="Train models on a CPU (needs the train extra of facesift: torch 2.13.0, CPU build).", no_args_is_help=True)
@@ -54,10 +55,35 @@ def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_p
         console.print(f"{len(crops.labels)} training crops of {len(crops.identities)} people; "
                       f"{0 if held_out is None else len(held_out.same)} held-out pairs (celeba300 folds 6-10)")
         trainer = (SuperResTrainer if kind == "superres" else EmbedderTrainer)(config, crops, held_out)
-        trainer.fit(resume=resume)
+        with contextlib.closing(_EpochBars(config.epochs)) as bars:
+            trainer.fit(resume=resume, progress=bars, log=errors.print)
     except FacesiftError as exc:
         exit_with_error(exc)
     return trainer.export()
+
+
+class _EpochBars:
+    """The trainer's progress drawn as one transient bar per epoch, its description carrying the last step's loss."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs, self.bar, self.task = epochs, None, None
+
+    def __call__(self, epoch: int, step: int, steps: int, loss: float | None) -> None:
+        label = f"epoch {epoch}/{self.epochs}" + ("" if loss is None else f" loss {loss:.3f}")
+        if step == 0:
+            self.close()
+            self.bar = progress_bar(steps)
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=steps)
+        else:
+            self.bar.update(self.task, completed=step, description=label)
+        if step >= steps:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 def _install(onnx_file: Path, name: str, command: str, *, compatible_with: str = "", below: float = 0.0, flip: bool = False) -> Path:
