@@ -209,19 +209,15 @@ def stats(gallery: str = GalleryArg, as_json: bool = JsonOpt) -> None:
 
 
 @app.command("export")
-def export_gallery(
-    gallery: str = GalleryArg,
-    file: Path = typer.Argument(..., help="Output file (.jsonl, or .jsonl.gz to compress)."),
-) -> None:
+def export_gallery(gallery: str = GalleryArg,
+                   file: Path = typer.Argument(..., help="Output file (.jsonl, or .jsonl.gz to compress).")) -> None:
     """Write the gallery to a portable, versioned JSON-lines file."""
     console.print(f"wrote {_call(gallery, lambda store: store.export(file))} samples to {file}")
 
 
 @app.command("import")
-def import_gallery(
-    gallery: str = GalleryArg,
-    file: Path = typer.Argument(..., help="A file written by 'facesift gallery export'."),
-) -> None:
+def import_gallery(gallery: str = GalleryArg,
+                   file: Path = typer.Argument(..., help="A file written by 'facesift gallery export'.")) -> None:
     """Add the people and samples of an exported file (samples already present are skipped)."""
     report = _call(gallery, lambda store: store.import_file(file))
     console.print(f"added {report.persons_added} people and {report.samples_added} samples; "
