@@ -1,12 +1,16 @@
 """The typed results every step returns: faces, their quality, embeddings and decisions.
 
 Each has ``to_dict()`` giving plain JSON-ready values, so the CLI, the service and scripts print the same thing.
+What it writes is declared on the fields, not guessed from how they print: every field, nested dataclasses
+included, except those made with :func:`unserialised` (never written: bulky arrays, raw bytes, per-item detail)
+or :func:`on_request` (written only when named, after the others: ``face.to_dict(include=("embedding",))``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,28 +18,49 @@ import numpy as np
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
 
+#: The field-metadata key :func:`to_plain` reads: ``"never"`` or ``"on_request"`` (absent: always written).
+SERIALISE = "facesift.serialise"
 
-def _plain(value: Any) -> Any:
+
+def unserialised(**options: Any) -> Any:
+    """A dataclass field that ``to_dict()`` never writes and ``repr`` does not show (``options`` as ``field()``'s)."""
+    return dataclasses.field(repr=False, metadata={SERIALISE: "never"}, **options)
+
+
+def on_request(**options: Any) -> Any:
+    """A dataclass field that ``to_dict()`` writes only when named in ``include`` (after the other fields), e.g. an
+    embedding, which most answers leave out; ``repr`` does not show it."""
+    return dataclasses.field(repr=False, metadata={SERIALISE: "on_request"}, **options)
+
+
+def to_plain(value: Any, include: Collection[str] = ()) -> Any:
+    """``value`` as JSON-ready values: arrays as lists, numpy scalars as Python ones, dataclasses as dicts of their
+    fields (by the rule above; ``include`` names the on-request fields to write, at any depth)."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: to_plain(item, include) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [to_plain(item, include) for item in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+        fields = dataclasses.fields(value)
+        written = [f for f in fields if SERIALISE not in f.metadata]
+        written += [f for f in fields if f.metadata.get(SERIALISE) == "on_request" and f.name in include]
+        return {f.name: to_plain(getattr(value, f.name), include) for f in written}
     return value
 
 
-class _ToDict:
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+class Serialisable:
+    """The ``to_dict()`` of every result dataclass (see :func:`to_plain` for what it writes)."""
+
+    def to_dict(self, *, include: Collection[str] = ()) -> dict[str, Any]:
+        return to_plain(self, include)
 
 
 @dataclass(frozen=True)
-class Face(_ToDict):
+class Face(Serialisable):
     """One detected face in source-image pixel coordinates.
 
     ``landmarks`` are five (x, y) points in the usual order: right eye, left eye, nose tip, right mouth
@@ -79,7 +104,7 @@ class Face(_ToDict):
 
 
 @dataclass(frozen=True)
-class QualityMeasures(_ToDict):
+class QualityMeasures(Serialisable):
     """What ``quality.measure`` reads off a face, before any limit is applied (what the evaluation cache keeps)."""
 
     face_size: float
@@ -103,21 +128,22 @@ class FaceQuality(QualityMeasures):
 
 
 @dataclass(frozen=True)
-class FaceEmbedding(_ToDict):
+class FaceEmbedding(Serialisable):
     """A face, its quality, and its L2-normalised embedding in ``model``'s space.
 
     ``embedded_by`` names the cross-resolution model that computed it for a small face (None: ``model`` itself).
+    ``to_dict()`` leaves the embedding out unless asked: ``to_dict(include=("embedding",))``.
     """
 
     face: Face
     quality: FaceQuality
-    embedding: np.ndarray = field(repr=False)
+    embedding: np.ndarray = on_request()
     model: str
     embedded_by: str | None = None
 
 
 @dataclass(frozen=True)
-class ImageFaces(_ToDict):
+class ImageFaces(Serialisable):
     """Everything found in one input of a batch; ``error`` is set (and ``faces`` empty) when the input failed."""
 
     index: int
@@ -129,7 +155,7 @@ class ImageFaces(_ToDict):
 
 
 @dataclass(frozen=True)
-class Verification(_ToDict):
+class Verification(Serialisable):
     """A 1:1 decision: are the faces in two images the same person, at which operating point."""
 
     verified: bool
@@ -145,7 +171,7 @@ class Verification(_ToDict):
 
 
 @dataclass(frozen=True)
-class DetectedFace(_ToDict):
+class DetectedFace(Serialisable):
     """A detected face with its quality assessment (what ``facesift.detect`` returns)."""
 
     face: Face

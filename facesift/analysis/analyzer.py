@@ -17,7 +17,7 @@ from facesift.analysis.features import colour_texture
 from facesift.analysis.heads import Head, load_heads
 from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput, load_image
-from facesift.results import Face, FaceEmbedding, FaceQuality, _ToDict
+from facesift.results import Face, FaceEmbedding, FaceQuality, Serialisable
 
 ACTIONS: tuple[str, ...] = ("age", "gender", "emotion", "liveness", "race")
 DEFAULT_ACTIONS: tuple[str, ...] = ("age", "gender", "emotion", "liveness")
@@ -26,7 +26,7 @@ MIN_EYE_DISTANCE = 8.0
 
 
 @dataclass(frozen=True)
-class AgeEstimate(_ToDict):
+class AgeEstimate(Serialisable):
     """Apparent age in years, with the interval that held ``coverage`` of held-out faces of that age band."""
 
     years: float
@@ -36,7 +36,7 @@ class AgeEstimate(_ToDict):
 
 
 @dataclass(frozen=True)
-class GenderEstimate(_ToDict):
+class GenderEstimate(Serialisable):
     """``woman`` or ``man`` (UTKFace's binary labels), with the head's probability of the label it gives."""
 
     label: str
@@ -44,7 +44,7 @@ class GenderEstimate(_ToDict):
 
 
 @dataclass(frozen=True)
-class Distribution(_ToDict):
+class Distribution(Serialisable):
     """A probability over named classes (emotion, race group) and the most probable one."""
 
     dominant: str
@@ -52,7 +52,7 @@ class Distribution(_ToDict):
 
 
 @dataclass(frozen=True)
-class LivenessCheck(_ToDict):
+class LivenessCheck(Serialisable):
     """Is this a live face or a presentation attack (a print, a screen)? ``live`` is the decision at the
     calibrated operating point named in ``operating_point``; a passive single-image check is not proof
     against every attack."""
@@ -65,7 +65,7 @@ class LivenessCheck(_ToDict):
 
 
 @dataclass(frozen=True)
-class FaceAnalysis(_ToDict):
+class FaceAnalysis(Serialisable):
     """One face and what the requested actions found; an action left ``None`` says why in ``reasons``."""
 
     face: Face

@@ -16,11 +16,11 @@ import numpy as np
 
 from facesift.analysis.analyzer import analyze_faces
 from facesift.analysis.data import AGE_GROUPS, EMOTIONS, RACES, Split, prepared, read_emotions, read_liveness, read_utkface, split
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 
 @dataclass(frozen=True)
-class AnalysisReport(_ToDict):
+class AnalysisReport(Serialisable):
     """One head on one set: the headline number, its breakdowns, and what was measured how."""
 
     action: str

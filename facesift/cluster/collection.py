@@ -24,7 +24,7 @@ import numpy as np
 from facesift.cluster.core import DEFAULT_FALSE_MATCH_RATE, cluster_vectors, cut_similarity
 from facesift.errors import FacesiftError
 from facesift.pipeline import Pipeline, get_pipeline
-from facesift.results import Box, _ToDict
+from facesift.results import Box, Serialisable
 
 STATE_FORMAT = "facesift-clusters"
 STATE_VERSION = 1
@@ -49,7 +49,7 @@ class FaceRecord:
 
 
 @dataclass(frozen=True)
-class Cluster(_ToDict):
+class Cluster(Serialisable):
     cluster_id: int
     name: str | None
     confirmed: bool
@@ -59,7 +59,7 @@ class Cluster(_ToDict):
 
 
 @dataclass(frozen=True)
-class AddReport(_ToDict):
+class AddReport(Serialisable):
     photos: int
     faces_added: int
     joined_existing: int

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facesift.recognition import ModelCard
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 METHODS = ("agglomerative", "hdbscan", "dbscan")
 #: the operating point of the default cut (chosen on celeba300 folds 1-5, docs/clustering.md)
@@ -67,7 +67,7 @@ def singletons(labels: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ClusterScores(_ToDict):
+class ClusterScores(Serialisable):
     """How a grouping compares with the true identities (noise faces count as clusters of one)."""
 
     faces: int

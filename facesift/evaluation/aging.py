@@ -25,11 +25,11 @@ from facesift.evaluation.pairs import ProgressCallback
 from facesift.gallery.base import CheckOutcome, open_gallery
 from facesift.gallery.template_aging import AgingPolicy, TemplateAging
 from facesift.pipeline import get_pipeline
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 
 @dataclass(frozen=True)
-class AgingSimulation(_ToDict):
+class AgingSimulation(Serialisable):
     dataset: str
     model: str
     policy: AgingPolicy

@@ -19,7 +19,7 @@ from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition.base import _PACKAGED_CARDS, ModelCard, _tail_threshold, load_card, save_card
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 DEFAULT_RATES = (1e-1, 1e-2, 1e-3, 1e-4)
 #: a rate is calibrated only when at least this many impostor pairs lie above its threshold
@@ -39,7 +39,7 @@ AGGREGATION_SAMPLES = (2, 3, 5, 8)
 
 
 @dataclass(frozen=True)
-class Calibration(_ToDict):
+class Calibration(Serialisable):
     """Thresholds (cosine) per false-match rate, and the genuine match rate each gives on the same data."""
 
     dataset: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +13,14 @@ from facesift.evaluation.datasets import IdentityDataset, read_attributes
 from facesift.evaluation.degradations import CropDegradation
 from facesift.evaluation.pairs import ProgressCallback, _embed_sides, far_key, run_label
 from facesift.pipeline import DEFAULT_FACE_POLICY
-from facesift.results import _ToDict
+from facesift.results import Serialisable, unserialised
 
 RANKS = (1, 5, 10)
 FPIR_TARGETS = (1e-1, 1e-2, 1e-3)
 
 
 @dataclass(frozen=True)
-class IdentificationSlice(_ToDict):
+class IdentificationSlice(Serialisable):
     """Rank-1 rate of the known probes whose image has this attribute value."""
 
     attribute: str
@@ -30,7 +30,7 @@ class IdentificationSlice(_ToDict):
 
 
 @dataclass(frozen=True)
-class IdentificationReport(_ToDict):
+class IdentificationReport(Serialisable):
     """Closed-set CMC over known probes, open-set DIR at false-positive identification rates."""
 
     dataset: str
@@ -51,8 +51,8 @@ class IdentificationReport(_ToDict):
     slices: tuple[IdentificationSlice, ...]
     failures: dict[str, str]
     seconds: float
-    known_top: np.ndarray = field(repr=False, compare=False)
-    unknown_top: np.ndarray = field(repr=False, compare=False)
+    known_top: np.ndarray = unserialised(compare=False)
+    unknown_top: np.ndarray = unserialised(compare=False)
     #: which face of a photo with several was used (pipeline.FACE_POLICIES)
     policy: str = DEFAULT_FACE_POLICY
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +27,7 @@ from facesift.evaluation.datasets import _image_files
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import FAILED_SCORE, ProgressCallback, _progress, all_pair_scores
 from facesift.recognition.base import _PACKAGED_CARDS, load_card, save_card
-from facesift.results import _ToDict
+from facesift.results import Serialisable, unserialised
 
 UNTYPED = "related"
 #: the relatives' false-match rates a relative-safe point is calibrated for
@@ -35,7 +35,7 @@ RELATIVE_RATES = (1e-1, 1e-2, 1e-3)
 
 
 @dataclass(frozen=True)
-class KinPoint(_ToDict):
+class KinPoint(Serialisable):
     """One operating point: its threshold and what it gives on each kind of pair."""
 
     name: str
@@ -48,7 +48,7 @@ class KinPoint(_ToDict):
 
 
 @dataclass(frozen=True)
-class KinReport(_ToDict):
+class KinReport(Serialisable):
     dataset: str
     relationships: str
     model: str
@@ -64,10 +64,10 @@ class KinReport(_ToDict):
     operating_points: tuple[KinPoint, ...]
     notes: tuple[str, ...]
     seconds: float
-    genuine: np.ndarray = field(repr=False, compare=False)
-    strangers: np.ndarray = field(repr=False, compare=False)
-    relatives: np.ndarray = field(repr=False, compare=False)
-    relative_types: np.ndarray = field(repr=False, compare=False)
+    genuine: np.ndarray = unserialised(compare=False)
+    strangers: np.ndarray = unserialised(compare=False)
+    relatives: np.ndarray = unserialised(compare=False)
+    relative_types: np.ndarray = unserialised(compare=False)
 
     @property
     def label(self) -> str:

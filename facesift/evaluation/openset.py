@@ -24,7 +24,7 @@ from facesift.evaluation.pairs import ProgressCallback, _progress
 from facesift.gallery.base import MEAN_TOP
 from facesift.gallery.operating_point import AGGREGATIONS, DEFAULT_FPIR, operating_point
 from facesift.recognition import load_card
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 LADDER = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 SYNTHETIC_LADDER = (10_000, 100_000, 1_000_000)
@@ -34,7 +34,7 @@ MAX_DRAWS = 20
 
 
 @dataclass(frozen=True)
-class OpenSetPoint(_ToDict):
+class OpenSetPoint(Serialisable):
     """One gallery size: the operating point used and what it gave."""
 
     gallery_size: int
@@ -56,7 +56,7 @@ class OpenSetPoint(_ToDict):
 
 
 @dataclass(frozen=True)
-class OpenSetReport(_ToDict):
+class OpenSetReport(Serialisable):
     dataset: str
     roots: tuple[str, ...]
     model: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,7 +16,7 @@ from facesift.evaluation.degradations import CropDegradation
 from facesift.evaluation.embeddings import Embeddings, embed_images
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition.base import load_card
-from facesift.results import _ToDict
+from facesift.results import Serialisable, unserialised
 
 #: the false-accept rates reported for every run (those the data cannot support are reported as None)
 FAR_TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
@@ -30,7 +30,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class SliceResult(_ToDict):
+class SliceResult(Serialisable):
     """Verification on the pairs whose two images share an attribute value (``a|b`` for mixed pairs)."""
 
     attribute: str
@@ -46,7 +46,7 @@ class SliceResult(_ToDict):
 
 
 @dataclass(frozen=True)
-class PairsReport(_ToDict):
+class PairsReport(Serialisable):
     """Everything a verification run measured; ``genuine``/``impostor`` scores are kept for plots."""
 
     dataset: str
@@ -74,15 +74,15 @@ class PairsReport(_ToDict):
     failures: dict[str, str]
     cached_images: int
     seconds: float
-    genuine: np.ndarray = field(repr=False, compare=False)
-    impostor: np.ndarray = field(repr=False, compare=False)
+    genuine: np.ndarray = unserialised(compare=False)
+    impostor: np.ndarray = unserialised(compare=False)
     #: per pair of the k-fold protocol: decided right with its fold's threshold (for paired tests)
-    correct: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0, bool))
+    correct: np.ndarray = unserialised(compare=False, default_factory=lambda: np.zeros(0, bool))
     #: the model card's default operating point (what ``verify`` uses) and the accuracy it gives on these pairs
     default_threshold: float | None = None
     accuracy_at_default: float | None = None
     #: per pair: decided right with the card's default threshold (for paired tests at the default operating point)
-    correct_at_default: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0, bool))
+    correct_at_default: np.ndarray = unserialised(compare=False, default_factory=lambda: np.zeros(0, bool))
     #: how this run differs from a plain one of the same protocol (e.g. "enrolled with 3 photos")
     variant: str = ""
     #: which face of a photo with several was used (pipeline.FACE_POLICIES)

@@ -14,7 +14,7 @@ the person fails to match it) against the FNMR of the rest.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,7 +26,7 @@ from facesift.evaluation.pairs import ProgressCallback, _progress
 from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.quality import DEFAULT_POLICY, QualityMeasures, QualityPolicy, judge, quality_score
 from facesift.recognition.base import load_card
-from facesift.results import _ToDict
+from facesift.results import Serialisable, unserialised
 
 #: per face, higher is better: what each curve discards by
 FACTORS: dict[str, Callable[[QualityMeasures, QualityPolicy], float]] = {
@@ -61,7 +61,7 @@ DISCARD = np.round(np.linspace(0.0, 0.3, 31), 3)
 
 
 @dataclass(frozen=True)
-class Curve(_ToDict):
+class Curve(Serialisable):
     """FNMR of the genuine comparisons kept after discarding the lowest-quality ``discarded`` fraction."""
 
     factor: str
@@ -72,7 +72,7 @@ class Curve(_ToDict):
 
 
 @dataclass(frozen=True)
-class LimitRisk(_ToDict):
+class LimitRisk(Serialisable):
     """What one limit of the policy refuses on this data, and how often the refused faces fail to match."""
 
     limit: str
@@ -89,7 +89,7 @@ class LimitRisk(_ToDict):
 
 
 @dataclass(frozen=True)
-class QualityReport(_ToDict):
+class QualityReport(Serialisable):
     """EDC curves per quality factor and the measured risk of each limit, on the genuine comparisons of ``datasets``."""
 
     datasets: tuple[str, ...]
@@ -109,7 +109,7 @@ class QualityReport(_ToDict):
     notes: tuple[str, ...]
     seconds: float
     #: per image with a face: (dataset index, path, per-image FNMR over its genuine pairs, measures) for plots
-    per_image: list = field(repr=False, compare=False, default_factory=list)
+    per_image: list = unserialised(compare=False, default_factory=list)
 
     @property
     def label(self) -> str:

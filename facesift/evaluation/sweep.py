@@ -11,17 +11,17 @@ from facesift.evaluation.degradations import CropDegradation, default_levels, le
 from facesift.evaluation.identification import IdentificationReport, evaluate_identification
 from facesift.evaluation.pairs import PairsReport, ProgressCallback, evaluate_all_pairs, evaluate_pairs
 from facesift.pipeline import DEFAULT_FACE_POLICY
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 
 @dataclass(frozen=True)
-class SweepPoint(_ToDict):
+class SweepPoint(Serialisable):
     level: float
     report: PairsReport | IdentificationReport
 
 
 @dataclass(frozen=True)
-class SweepReport(_ToDict):
+class SweepReport(Serialisable):
     """One report per level; ``headline`` gives the number plotted (10-fold accuracy, or rank-1 for identify)."""
 
     kind: str

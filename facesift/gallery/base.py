@@ -29,7 +29,7 @@ from facesift.gallery.relatives import compare_relatives, merge_relatives
 from facesift.image import ImageInput, image_sha256, load_image
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, choice_scores, get_pipeline
 from facesift.registry import Registry
-from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
+from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, Serialisable as _ToDict
 
 #: The one rule for person ids, in the library, the API and the page (which says it in these words).
 PERSON_ID_MAX = 256

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from facesift.errors import InvalidArgumentError
 from facesift.recognition.base import ModelCard
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 #: Default FPIR: one search by a stranger in a hundred may return someone. Strict enough that a stranger is
 #: rejected 99 times in 100 at any gallery size, loose enough that the right person is still found for most
@@ -29,7 +29,7 @@ AGGREGATIONS = ("best", "mean_top")
 
 
 @dataclass(frozen=True)
-class OperatingPoint(_ToDict):
+class OperatingPoint(Serialisable):
     """What a 1:N decision was taken at. ``source`` says which of fpir / false_match_rate / threshold the caller
     fixed (or "default"); the other two are what that choice implies for this gallery."""
 

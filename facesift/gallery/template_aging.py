@@ -26,11 +26,11 @@ import numpy as np
 from facesift.errors import GalleryError
 from facesift.gallery.base import DUPLICATE_SIMILARITY, CheckOutcome, CheckResult, Gallery, Sample, pick_face
 from facesift.image import ImageInput, image_sha256
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 
 
 @dataclass(frozen=True)
-class AgingPolicy(_ToDict):
+class AgingPolicy(Serialisable):
     """When a checked photo may join a person's samples."""
 
     #: the owner's similarity must reach the card's threshold at this (strict) false-match rate
@@ -50,7 +50,7 @@ class AgingPolicy(_ToDict):
 
 
 @dataclass(frozen=True)
-class AgingChange(_ToDict):
+class AgingChange(Serialisable):
     """One addition (and the evictions it caused), as the journal records it."""
 
     change_id: str
@@ -63,7 +63,7 @@ class AgingChange(_ToDict):
 
 
 @dataclass(frozen=True)
-class AgingResult(_ToDict):
+class AgingResult(Serialisable):
     """The check, and whether the photo was added to the person's samples (and why not, if not)."""
 
     check: CheckResult

@@ -332,7 +332,7 @@ def _add_endpoints(app: FastAPI, config: ServiceConfig) -> None:
         params, images = await read_request(request, FacePolicy, ("image",))
         service = _service(request)
         found = await service.pool.run(lambda: service.pipeline.represent(images["image"][0], policy=params.policy))
-        return {"faces": [item.to_dict() | {"embedding": item.embedding.tolist()} for item in found]}
+        return {"faces": [item.to_dict(include=("embedding",)) for item in found]}
 
     @app.post("/v1/verify", tags=["faces"], openapi_extra=openapi_body(Operating, ("image_a", "image_b")))
     async def verify(request: Request, _: Caller) -> dict[str, Any]:

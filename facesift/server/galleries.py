@@ -12,7 +12,7 @@ from pathlib import Path
 from facesift.errors import GalleryError, InvalidArgumentError
 from facesift.gallery import Gallery, open_gallery
 from facesift.pipeline import Pipeline
-from facesift.results import _ToDict
+from facesift.results import Serialisable
 from facesift.server.keys import GALLERY_NAME
 
 _SETTINGS = "settings.json"
@@ -30,7 +30,7 @@ class GalleryExistsError(GalleryError):
 
 
 @dataclass(frozen=True)
-class GalleryInfo(_ToDict):
+class GalleryInfo(Serialisable):
     """A gallery as the service lists it; ``keep_images`` decides whether enrolled photos are stored."""
 
     name: str

@@ -18,12 +18,12 @@ import secrets
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from facesift.errors import FacesiftError
-from facesift.results import _ToDict
+from facesift.results import Serialisable, on_request
 
 _KEY_PATTERN = re.compile(r"^fsk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
 GALLERY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -34,7 +34,7 @@ class ApiKeyError(FacesiftError):
 
 
 @dataclass(frozen=True)
-class ApiKey(_ToDict):
+class ApiKey(Serialisable):
     """What a key may do: everything (``admin``), or use the listed galleries (and detect/verify)."""
 
     key_id: str
@@ -43,8 +43,8 @@ class ApiKey(_ToDict):
     galleries: tuple[str, ...]
     created_at: float
     revoked_at: float | None = None
-    salt: str = field(default="", repr=False)
-    digest: str = field(default="", repr=False)
+    salt: str = on_request(default="")  # only the keys file holds them
+    digest: str = on_request(default="")
 
     def can_use(self, gallery: str) -> bool:
         return self.admin or gallery in self.galleries
@@ -81,7 +81,7 @@ class KeyStore:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        records = [{**k.to_dict(), "salt": k.salt, "digest": k.digest} for k in self._keys.values()]
+        records = [k.to_dict(include=("salt", "digest")) for k in self._keys.values()]
         handle, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-")
         with os.fdopen(handle, "w") as out:
             json.dump({"version": 1, "keys": records}, out, indent=1)

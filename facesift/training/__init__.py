@@ -2,5 +2,6 @@
 
 data.py (split, crops, degradation, balanced sampling) -> losses.py -> sface.py (SFace in PyTorch, ONNX
 export) -> trainer.py (the loop; the embedder and cross-resolution tasks) and superres.py (face SR);
-cli.py is ``facesift train``. Nothing here is imported by the core package except the CLI's sub-app.
+``facesift train`` is facesift/cli/training.py. Nothing here is imported by the core package; progress and
+log lines leave through callbacks (``Trainer.fit``).
 """

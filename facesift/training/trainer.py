@@ -1,4 +1,4 @@
-"""A small trainer: SGD with a cosine schedule, a progress bar, a checkpoint every epoch, resume, and a
+"""A small trainer: SGD with a cosine schedule, progress and log callbacks, a checkpoint every epoch, resume, and a
 held-out evaluation every epoch (which is only printed and logged: no epoch is picked by it, the last wins).
 
 Two tasks share it: :class:`EmbedderTrainer` (fine-tune SFace with a margin loss, optionally distilled from
@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -26,6 +27,10 @@ from facesift.resolution import shrink_and_back
 from facesift.training.data import BalancedIdentitySampler, CropSet, FaceDataset, TrainingAugmentation
 from facesift.training.losses import create_loss
 from facesift.training.sface import export_onnx, sface_from_onnx
+
+#: ``progress(epoch, step, steps, loss)``: called as each epoch starts (step 0, loss None) and after each of its
+#: ``steps`` steps with that step's loss; epochs count from 1. The CLI draws it as a progress bar.
+StepProgress = Callable[[int, int, int, float | None], None]
 
 
 @dataclass
@@ -193,8 +198,13 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.output / "checkpoint.pt"
 
-    def fit(self, *, resume: bool = True, progress: bool = True) -> list[dict[str, Any]]:
-        """Train to ``config.epochs``, resuming from the output folder's checkpoint when there is one."""
+    def fit(self, *, resume: bool = True, progress: StepProgress | None = None, log: Callable[[str], None] | None = None
+            ) -> list[dict[str, Any]]:
+        """Train to ``config.epochs``, resuming from the output folder's checkpoint when there is one.
+
+        Each epoch's record (also appended to ``history.jsonl``) goes to ``log`` as one line (default: stderr).
+        """
+        log = log or (lambda line: print(line, file=sys.stderr))
         self.output.mkdir(parents=True, exist_ok=True)
         steps = len(self.loader())
         self.optimizer = torch.optim.SGD(self.parameter_groups(), momentum=0.9, weight_decay=self.config.weight_decay)
@@ -204,26 +214,25 @@ class Trainer:
             self.load_checkpoint()
         elif self.held_out is not None and not self.history:
             self.history.append({"epoch": 0, **self.evaluate()})
-            self._log(self.history[-1])
-        from facesift.cli import progress_bar
-
+            self._log(self.history[-1], log)
         while self.epoch < self.config.epochs:
             started, cpu_started, totals, count, first = time.time(), time.process_time(), {}, 0, float("nan")
-            with progress_bar(steps if progress else 0) as bar:
-                task = bar.add_task(f"epoch {self.epoch + 1}/{self.config.epochs}", total=steps)
-                for batch in self.loader():
-                    loss, metrics = self.step_loss(batch)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if self.config.clip:
-                        torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.config.clip)
-                    self.optimizer.step()
-                    self.scheduler.step()
-                    for key, value in metrics.items():
-                        totals[key] = totals.get(key, 0.0) + value
-                    first = first if count else metrics["loss"]
-                    count += 1
-                    bar.update(task, advance=1, description=f"epoch {self.epoch + 1}/{self.config.epochs} loss {metrics['loss']:.3f}")
+            if progress:
+                progress(self.epoch + 1, 0, steps, None)
+            for batch in self.loader():
+                loss, metrics = self.step_loss(batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.config.clip:
+                    torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.config.clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                for key, value in metrics.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                first = first if count else metrics["loss"]
+                count += 1
+                if progress:
+                    progress(self.epoch + 1, count, steps, metrics["loss"])
             self.epoch += 1
             # CPU seconds per step (all threads) say what a step costs even on a busy machine
             record = {
@@ -237,14 +246,12 @@ class Trainer:
             if self.held_out is not None:
                 record |= self.evaluate()
             self.history.append(record)
-            self._log(record)
+            self._log(record, log)
             self.save_checkpoint()
         return self.history
 
-    def _log(self, record: dict[str, Any]) -> None:
-        from facesift.cli import errors
-
-        errors.print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+    def _log(self, record: dict[str, Any], log: Callable[[str], None]) -> None:
+        log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         with (self.output / "history.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")
 

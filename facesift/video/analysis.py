@@ -11,7 +11,7 @@ embedded. The identity decision is the gallery's own (``Gallery.search_embedding
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +21,7 @@ import numpy as np
 from facesift.detection import create_detector
 from facesift.gallery.base import Candidate, Gallery, open_gallery
 from facesift.pipeline import Pipeline, get_pipeline
-from facesift.results import Box, _ToDict
+from facesift.results import Box, Serialisable, unserialised
 from facesift.video.decode import VideoInput, VideoReader
 from facesift.video.tracking import Observation, Tracker, TrackState
 
@@ -36,7 +36,7 @@ LINK_FALSE_MATCH_RATE = 1e-2
 
 
 @dataclass(frozen=True)
-class TrackBox(_ToDict):
+class TrackBox(Serialisable):
     """Where a track's face is on one frame; ``detected`` False: interpolated between two detections."""
 
     frame: int
@@ -46,7 +46,7 @@ class TrackBox(_ToDict):
 
 
 @dataclass(frozen=True)
-class VideoTrack(_ToDict):
+class VideoTrack(Serialisable):
     """One face followed through the video and who it is.
 
     ``decision`` is the gallery's ("match" or "unknown"), "no_usable_face" when no frame of the track was good
@@ -67,11 +67,11 @@ class VideoTrack(_ToDict):
     frames_used: int
     identified_at: float | None
     boxes: tuple[TrackBox, ...]
-    thumbnail: bytes | None = field(default=None, repr=False)
+    thumbnail: bytes | None = unserialised(default=None)
 
 
 @dataclass(frozen=True)
-class VideoAnalysis(_ToDict):
+class VideoAnalysis(Serialisable):
     """The timeline of a video: its tracks, the operating point they were decided at, and what it cost."""
 
     source: str

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime
 import logging
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.table import Table
 
-from facesift.cli import console, errors, print_error
+from facesift.cli.common import console, errors, print_error
 from facesift.server.keys import ApiKeyError, KeyStore, first_admin_key
 
 keys_app = typer.Typer(help="Create, revoke and list the service's API keys.", no_args_is_help=True)
@@ -18,7 +17,7 @@ keys_app = typer.Typer(help="Create, revoke and list the service's API keys.", n
 ConfigOption = typer.Option(None, "--config", "-c", help="TOML settings file (default $FACESIFT_CONFIG).")
 
 
-def _config(path: Optional[Path], **overrides):
+def _config(path: Path | None, **overrides):
     try:
         from facesift.server.config import load_config
     except ImportError as exc:
@@ -32,10 +31,10 @@ def _config(path: Optional[Path], **overrides):
 
 
 def serve(
-    config: Optional[Path] = ConfigOption,
-    host: Optional[str] = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Where galleries and the keys file live."),
+    config: Path | None = ConfigOption,
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default 8000)."),
+    data_dir: Path | None = typer.Option(None, help="Where galleries and the keys file live."),
 ) -> None:
     """Start the service: REST API under /v1, the web page at /, API docs at /docs.
 
@@ -59,8 +58,8 @@ def serve(
 def create_key(
     name: str = typer.Argument(..., help="Who or what the key is for."),
     admin: bool = typer.Option(False, "--admin", help="May do everything, including creating and deleting galleries."),
-    gallery: List[str] = typer.Option([], "--gallery", "-g", help="A gallery the key may use (repeat for more)."),
-    config: Optional[Path] = ConfigOption,
+    gallery: list[str] = typer.Option([], "--gallery", "-g", help="A gallery the key may use (repeat for more)."),
+    config: Path | None = ConfigOption,
 ) -> None:
     """Create a key and print it (once; only its hash is stored)."""
     store = KeyStore(_config(config).keys_path)
@@ -74,7 +73,10 @@ def create_key(
 
 
 @keys_app.command("revoke")
-def revoke_key(key_id: str = typer.Argument(..., help="The key id (see `facesift keys list`)."), config: Optional[Path] = ConfigOption) -> None:
+def revoke_key(
+    key_id: str = typer.Argument(..., help="The key id (see `facesift keys list`)."),
+    config: Path | None = ConfigOption,
+) -> None:
     """Revoke a key; a running service refuses it from its next request."""
     try:
         KeyStore(_config(config).keys_path).revoke(key_id)
@@ -85,7 +87,7 @@ def revoke_key(key_id: str = typer.Argument(..., help="The key id (see `facesift
 
 
 @keys_app.command("list")
-def list_keys(config: Optional[Path] = ConfigOption) -> None:
+def list_keys(config: Path | None = ConfigOption) -> None:
     """List keys (ids, names, rights; never the secrets)."""
     store = KeyStore(_config(config).keys_path)
     table = Table("id", "name", "rights", "created", "status", title=str(store.path))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, NoReturn, TypeVar
 
 import typer
 from rich.table import Table
 
-from facesift.cli import _fail, console, expand_images, print_error, progress_bar
+from facesift.cli.common import console, exit_with_error, expand_images, print_error, progress_bar
 from facesift.errors import FacesiftError, GalleryError
 from facesift.gallery.relatives import FAMILY_KEY
 
@@ -39,11 +39,11 @@ def _open(uri: str, **options):
         _gallery_fail(exc)
 
 
-def _gallery_fail(exc: Exception) -> None:
+def _gallery_fail(exc: Exception) -> NoReturn:
     if isinstance(exc, GalleryError):
         print_error(str(exc))
         raise typer.Exit(6)
-    _fail(exc)
+    exit_with_error(exc)
 
 
 def _call(uri: str, action: Callable[[Any], T]) -> T:
@@ -67,7 +67,7 @@ def enroll(
     folder: Path = typer.Argument(..., help="A folder with one sub-folder of photos per person (sub-folder name = person id)."),
     strict: bool = typer.Option(False, help="Refuse a photo closer to another person than to its own."),
     keep_images: bool = typer.Option(False, help="Also store the photos (default: embeddings only)."),
-    family: Optional[str] = typer.Option(None, "--family", help="Family or household id given to the new people of "
+    family: str | None = typer.Option(None, "--family", help="Family or household id given to the new people of "
                                          "FOLDER: check and strict enrolment then compare them with each other first."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -104,9 +104,9 @@ def search(
     gallery: str = GalleryArg,
     image: Path = typer.Argument(..., help="Photo of the face to look for."),
     k: int = typer.Option(5, "-k", help="How many people to list."),
-    fpir: Optional[float] = FpirOpt,
-    threshold: Optional[float] = ThresholdOpt,
-    fmr: Optional[float] = FmrOpt,
+    fpir: float | None = FpirOpt,
+    threshold: float | None = ThresholdOpt,
+    fmr: float | None = FmrOpt,
     all_faces: bool = typer.Option(False, "--all-faces", help="Identify every face of the photo (a group photo), each with its box."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -133,9 +133,9 @@ def check(
     gallery: str = GalleryArg,
     person: str = typer.Argument(..., help="The person the photo is claimed to be."),
     image: Path = typer.Argument(..., help="The new (profile) photo."),
-    fpir: Optional[float] = FpirOpt,
-    threshold: Optional[float] = ThresholdOpt,
-    fmr: Optional[float] = FmrOpt,
+    fpir: float | None = FpirOpt,
+    threshold: float | None = ThresholdOpt,
+    fmr: float | None = FmrOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Is this photo PERSON, someone else enrolled, or nobody we know?"""
@@ -152,8 +152,8 @@ def check(
 @app.command()
 def remove(
     gallery: str = GalleryArg,
-    person: Optional[str] = typer.Argument(None, help="Person to remove with all their samples."),
-    sample: Optional[str] = typer.Option(None, help="Remove only this sample id instead."),
+    person: str | None = typer.Argument(None, help="Person to remove with all their samples."),
+    sample: str | None = typer.Option(None, help="Remove only this sample id instead."),
 ) -> None:
     """Delete a person (or one sample): the vectors go from the store and its index."""
     if (person is None) == (sample is None):
@@ -181,9 +181,9 @@ def persons(gallery: str = GalleryArg, offset: int = 0, limit: int = 100, as_jso
 @app.command()
 def duplicates(
     gallery: str = GalleryArg,
-    fpir: Optional[float] = typer.Option(None, "--fpir", help="Share of people without a double who may be reported with one (default 1e-2)."),
-    threshold: Optional[float] = ThresholdOpt,
-    fmr: Optional[float] = FmrOpt,
+    fpir: float | None = typer.Option(None, "--fpir", help="Share of people without a double who may be reported with one (default 1e-2)."),
+    threshold: float | None = ThresholdOpt,
+    fmr: float | None = FmrOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Pairs of people who are probably the same human (one face under two ids)."""
@@ -209,13 +209,16 @@ def stats(gallery: str = GalleryArg, as_json: bool = JsonOpt) -> None:
 
 
 @app.command("export")
-def export_gallery(gallery: str = GalleryArg, file: Path = typer.Argument(..., help="Output file (.jsonl, or .jsonl.gz to compress).")) -> None:
+def export_gallery(gallery: str = GalleryArg,
+                   file: Path = typer.Argument(..., help="Output file (.jsonl, or .jsonl.gz to compress).")) -> None:
     """Write the gallery to a portable, versioned JSON-lines file."""
     console.print(f"wrote {_call(gallery, lambda store: store.export(file))} samples to {file}")
 
 
 @app.command("import")
-def import_gallery(gallery: str = GalleryArg, file: Path = typer.Argument(..., help="A file written by 'facesift gallery export'.")) -> None:
+def import_gallery(gallery: str = GalleryArg,
+                   file: Path = typer.Argument(..., help="A file written by 'facesift gallery export'.")) -> None:
     """Add the people and samples of an exported file (samples already present are skipped)."""
     report = _call(gallery, lambda store: store.import_file(file))
-    console.print(f"added {report.persons_added} people and {report.samples_added} samples; skipped {report.samples_skipped} already present")
+    console.print(f"added {report.persons_added} people and {report.samples_added} samples; "
+                  f"skipped {report.samples_skipped} already present")

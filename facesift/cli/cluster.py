@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.table import Column, Table
 
-from facesift.cli import _fail, console, expand_images, print_error, progress_bar
+from facesift.cli.common import console, exit_with_error, expand_images, print_error, progress_bar
 from facesift.cluster.collection import DEFAULT_MIN_QUALITY, ClusterError, Collection, FaceRecord
 from facesift.errors import FacesiftError
 
@@ -48,7 +47,7 @@ def _show(collection: Collection, as_json: bool) -> None:
                   f"(false-match rate {collection.false_match_rate:g})")
 
 
-def _outputs(collection: Collection, csv_out: Optional[Path], links: Optional[Path], into_gallery: Optional[str]) -> None:
+def _outputs(collection: Collection, csv_out: Path | None, links: Path | None, into_gallery: str | None) -> None:
     if csv_out is not None:
         console.print(f"wrote {collection.write_csv(csv_out)} faces to {csv_out}")
     if links is not None:
@@ -66,13 +65,14 @@ def _outputs(collection: Collection, csv_out: Optional[Path], links: Optional[Pa
 
 def cluster(
     source: str = typer.Argument(..., help="A folder of photos (searched recursively), or a gallery URI / SQLite path."),
-    state: Optional[Path] = typer.Option(None, "--state", "-s", help="State file; default DIR/.facesift-clusters.json."),
-    fmr: Optional[float] = typer.Option(None, help="False-match rate of the cut (default 1e-2, chosen by measurement); fixed when the state is made."),
+    state: Path | None = typer.Option(None, "--state", "-s", help="State file; default DIR/.facesift-clusters.json."),
+    fmr: float | None = typer.Option(None, help="False-match rate of the cut (default 1e-2, chosen by measurement); "
+                                     "fixed when the state is made."),
     min_quality: float = typer.Option(DEFAULT_MIN_QUALITY, help="Faces below this quality score are not clustered."),
     rebuild: bool = typer.Option(False, help="Re-cluster every face outside confirmed clusters."),
-    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write face,cluster rows to this CSV."),
-    links: Optional[Path] = typer.Option(None, help="Make a folder per cluster of links to its photos here."),
-    into_gallery: Optional[str] = typer.Option(None, help="Enrol each confirmed cluster as a person in this gallery."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Write face,cluster rows to this CSV."),
+    links: Path | None = typer.Option(None, help="Make a folder per cluster of links to its photos here."),
+    into_gallery: str | None = typer.Option(None, help="Enrol each confirmed cluster as a person in this gallery."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Group the faces of unlabelled photos by person (every face of every photo); incremental."""
@@ -99,7 +99,7 @@ def cluster(
         if rebuild:
             collection.rebuild()
     except (FacesiftError, OSError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     collection.save()
     for label, problem in report.failed:
         print_error(f"{label}: {problem}")
@@ -130,7 +130,10 @@ def _correct(state: Path, action) -> None:
 
 
 @app.command()
-def merge(clusters: List[int] = typer.Argument(..., help="The cluster to keep, then those to merge into it."), state: Path = StateOpt) -> None:
+def merge(
+    clusters: list[int] = typer.Argument(..., help="The cluster to keep, then those to merge into it."),
+    state: Path = StateOpt,
+) -> None:
     """Merge clusters into the first one named."""
     _correct(state, lambda c: c.merge(clusters[0], *clusters[1:]))
 
@@ -138,7 +141,7 @@ def merge(clusters: List[int] = typer.Argument(..., help="The cluster to keep, t
 @app.command()
 def split(
     cluster_id: int = typer.Argument(..., help="The cluster to split."),
-    faces: Optional[List[str]] = typer.Option(None, "--face", help="Face ids to move to a new cluster (default: cut in two)."),
+    faces: list[str] | None = typer.Option(None, "--face", help="Face ids to move to a new cluster (default: cut in two)."),
     state: Path = StateOpt,
 ) -> None:
     """Split a cluster: move the given faces out, or cut it in two."""
@@ -154,9 +157,9 @@ def confirm(cluster_id: int = typer.Argument(...), name: str = typer.Argument(..
 @app.command()
 def export(
     state: Path = StateOpt,
-    csv_out: Optional[Path] = typer.Option(None, "--csv"),
-    links: Optional[Path] = typer.Option(None),
-    into_gallery: Optional[str] = typer.Option(None),
+    csv_out: Path | None = typer.Option(None, "--csv"),
+    links: Path | None = typer.Option(None),
+    into_gallery: str | None = typer.Option(None),
 ) -> None:
     """Write the clusters as a CSV or folders of links, or enrol the confirmed ones into a gallery."""
     _outputs(_open(state), csv_out, links, into_gallery)

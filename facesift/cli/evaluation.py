@@ -6,12 +6,12 @@ import contextlib
 import json
 import shlex
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator
 
 import typer
 from rich.table import Table
 
-from facesift.cli import _fail, console, errors, print_error, progress_bar, table_console
+from facesift.cli.common import console, errors, exit_with_error, print_error, progress_bar, table_console
 from facesift.errors import FacesiftError
 from facesift.pipeline import DEFAULT_FACE_POLICY
 
@@ -66,7 +66,7 @@ def _progress() -> Iterator:
         yield update
 
 
-def _print(ctx: typer.Context, reports, out: Optional[Path], title: str, fmt: str = "table") -> None:
+def _print(ctx: typer.Context, reports, out: Path | None, title: str, fmt: str = "table") -> None:
     from facesift.evaluation.report import markdown_table, tables, write_report
 
     shown = table_console()
@@ -109,11 +109,11 @@ def _print(ctx: typer.Context, reports, out: Optional[Path], title: str, fmt: st
         try:
             path = write_report(out, reports, command=_command(ctx), title=title)
         except ImportError as exc:
-            _fail(exc)
+            exit_with_error(exc)
         errors.print(f"wrote {path} with results.json and plots")
 
 
-def _combinations(models: List[str], detectors: List[str], policies: List[str]) -> list[tuple[str, str, str]]:
+def _combinations(models: list[str], detectors: list[str], policies: list[str]) -> list[tuple[str, str, str]]:
     return [(model, detector, policy) for model in models for detector in detectors for policy in policies]
 
 
@@ -121,15 +121,15 @@ def _combinations(models: List[str], detectors: List[str], policies: List[str]) 
 def pairs(
     ctx: typer.Context,
     data: Path = DATA,
-    pairs_file: Optional[Path] = typer.Option(None, "--pairs", help="LFW-format pairs file or CSV img_a,img_b,same; "
+    pairs_file: Path | None = typer.Option(None, "--pairs", help="LFW-format pairs file or CSV img_a,img_b,same; "
                                               "without it every pair of the identity folders is scored."),
-    model: List[str] = MODELS,
-    detector: List[str] = DETECTORS,
-    policy: List[str] = POLICIES,
-    degrade: Optional[str] = DEGRADE,
-    attributes: Optional[Path] = ATTRIBUTES,
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    model: list[str] = MODELS,
+    detector: list[str] = DETECTORS,
+    policy: list[str] = POLICIES,
+    degrade: str | None = DEGRADE,
+    attributes: Path | None = ATTRIBUTES,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
     output_format: str = FORMAT,
 ) -> None:
     """1:1 verification: k-fold accuracy (LFW protocol), ROC, AUC, TAR@FAR, EER."""
@@ -146,7 +146,7 @@ def pairs(
                 else:
                     reports.append(evaluate_all_pairs(load_identity_folders(data), **options))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     _print(ctx, reports, out, f"Verification on {data.name}", output_format)
 
 
@@ -154,14 +154,14 @@ def pairs(
 def identify(
     ctx: typer.Context,
     data: Path = DATA,
-    model: List[str] = MODELS,
-    detector: List[str] = DETECTORS,
-    policy: List[str] = POLICIES,
+    model: list[str] = MODELS,
+    detector: list[str] = DETECTORS,
+    policy: list[str] = POLICIES,
     unknown_fraction: float = UNKNOWN,
-    degrade: Optional[str] = DEGRADE,
-    attributes: Optional[Path] = ATTRIBUTES,
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    degrade: str | None = DEGRADE,
+    attributes: Path | None = ATTRIBUTES,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
     output_format: str = FORMAT,
 ) -> None:
     """Open-set identification, all against all: rank-1/5/10 and DIR at false-positive identification rates."""
@@ -176,7 +176,7 @@ def identify(
                     dataset, model=name, detector=det, degradation=degrade, unknown_fraction=unknown_fraction,
                     attributes=attributes, cache_dir=cache_dir, progress=progress, policy=face))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     _print(ctx, reports, out, f"Identification on {data.name}", output_format)
 
 
@@ -185,19 +185,19 @@ def sweep(
     ctx: typer.Context,
     data: Path = DATA,
     kind: str = typer.Option("resolution", "--kind", help="resolution, blur, jpeg, noise, occlusion or brightness."),
-    levels: Optional[str] = typer.Option(None, "--levels", help="Comma-separated levels (default per kind, "
+    levels: str | None = typer.Option(None, "--levels", help="Comma-separated levels (default per kind, "
                                          "resolution: 112,56,28,14,7)."),
-    pairs_file: Optional[Path] = typer.Option(None, "--pairs", help="Pairs file; without it, all pairs (or identify)."),
+    pairs_file: Path | None = typer.Option(None, "--pairs", help="Pairs file; without it, all pairs (or identify)."),
     protocol: str = typer.Option("pairs", "--protocol", help="pairs (one side degraded) or identify (probes degraded)."),
-    model: List[str] = MODELS,
-    detector: List[str] = DETECTORS,
+    model: list[str] = MODELS,
+    detector: list[str] = DETECTORS,
     policy: str = typer.Option("auto", "--policy", help="Which face of a photo with several: auto, largest or central."),
     unknown_fraction: float = UNKNOWN,
-    restorer: List[str] = typer.Option([], "--restorer", help="Resolution sweeps: bring each shrunk face back with "
+    restorer: list[str] = typer.Option([], "--restorer", help="Resolution sweeps: bring each shrunk face back with "
                                        "this restorer (bicubic, realesrgan, facesr) instead of bicubic; repeat to "
                                        "compare several side by side."),
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
     output_format: str = FORMAT,
 ) -> None:
     """A protocol repeated at each level of a degradation: accuracy against level, printed and plotted."""
@@ -217,7 +217,7 @@ def sweep(
                                              detector=det, unknown_fraction=unknown_fraction, restorer=restore,
                                              cache_dir=cache_dir, progress=progress, policy=face))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     _print(ctx, reports, out, f"{kind} sweep on {data.name}", output_format)
 
 
@@ -225,18 +225,18 @@ def sweep(
 def calibrate(
     ctx: typer.Context,
     data: Path = DATA,
-    fmr: List[float] = typer.Option([1e-1, 1e-2, 1e-3, 1e-4], "--fmr", help="Target false-match rates (repeat)."),
+    fmr: list[float] = typer.Option([1e-1, 1e-2, 1e-3, 1e-4], "--fmr", help="Target false-match rates (repeat)."),
     model: str = typer.Option("sface", "--model", help="Embedder whose card gets the thresholds."),
     detector: str = typer.Option("yunet", "--detector", help="Detector used to find the faces."),
     policy: str = typer.Option("auto", "--policy", help="Which face of a photo with several: auto, largest or central."),
     note: str = typer.Option("", "--note", help="Text appended to the card's calibration description."),
-    check_data: List[Path] = typer.Option([], "--check-data", help="Held-out datasets (people not in --data; repeat): "
+    check_data: list[Path] = typer.Option([], "--check-data", help="Held-out datasets (people not in --data; repeat): "
                                           "the tail model's thresholds are checked against all their different-person pairs."),
     write: bool = typer.Option(True, "--write/--no-write", help="Write the thresholds into the model card."),
     packaged: bool = typer.Option(False, "--packaged", help="Maintainers: overwrite the card shipped in "
                                   "facesift/recognition/cards/ instead of the user's cards folder."),
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
 ) -> None:
     """Thresholds for target false-match rates from every different-person pair, written into the model card."""
     from facesift.evaluation import calibrate as run_calibration, load_identity_folders, load_identity_roots, write_card
@@ -251,23 +251,23 @@ def calibrate(
             path = write_card(result, _command(ctx), note=note, packaged=packaged)
             console.print(f"wrote the thresholds into {path}")
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
 
 
 @app.command("open-set")
 def open_set(
     ctx: typer.Context,
-    data: List[Path] = typer.Option(..., "--data", help="Dataset folder(s) laid out as <person>/<image> (repeat to pool "
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder(s) laid out as <person>/<image> (repeat to pool "
                                     "several; people are named <folder>/<person>, so two sets never share a person)."),
     model: str = typer.Option("sface", "--model", help="Embedder (its model card gives the thresholds)."),
     detector: str = typer.Option("yunet", "--detector", help="Detector used to find the faces."),
-    aggregation: List[str] = typer.Option(["best"], "--aggregation", help="best or mean_top; repeat to compare."),
-    samples: List[int] = typer.Option([1], "--samples", help="Photos enrolled per person; repeat to compare."),
+    aggregation: list[str] = typer.Option(["best"], "--aggregation", help="best or mean_top; repeat to compare."),
+    samples: list[int] = typer.Option([1], "--samples", help="Photos enrolled per person; repeat to compare."),
     fpir: float = typer.Option(1e-2, "--fpir", help="Target false-positive identification rate."),
-    synthetic: List[int] = typer.Option([], "--synthetic", help="Also reach this many people with synthetic ones (repeat)."),
+    synthetic: list[int] = typer.Option([], "--synthetic", help="Also reach this many people with synthetic ones (repeat)."),
     synthetic_probes: int = typer.Option(1000, "--synthetic-probes", help="Stranger and mated probes for the synthetic rows."),
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
 ) -> None:
     """Enrol G people, search with their other photos and with strangers, at the gallery's own operating point for G:
     FPIR measured against targeted, DIR and rank-1, for G from 10 to every person the data can enrol."""
@@ -284,7 +284,7 @@ def open_set(
                                                      samples_per_person=count, fpir=fpir, synthetic=synthetic,
                                                      synthetic_probes=synthetic_probes, cache_dir=cache_dir, progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     _print(ctx, reports, out, f"Open-set identification on {', '.join(p.name for p in data)}")
 
 
@@ -303,17 +303,17 @@ def age_gap(
     ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Folder laid out as <person>/y/<image> (young) beside "
                               "<person>/<image> (adult), or any <person>/<image> set with --ages."),
-    ages: Optional[Path] = typer.Option(None, "--ages", help="CSV image,age[,person]: pairs across ages, "
+    ages: Path | None = typer.Option(None, "--ages", help="CSV image,age[,person]: pairs across ages, "
                                         "reported by age gap (instead of the y/ layout)."),
-    enrol_photos: List[int] = typer.Option([], "--enrol-photos", help="Also score each young photo against the "
+    enrol_photos: list[int] = typer.Option([], "--enrol-photos", help="Also score each young photo against the "
                                            "person enrolled with up to N adult photos (repeat for several N)."),
     aggregation: str = typer.Option("mean_top", "--aggregation", help="How an enrolled person is scored (as the "
                                     "gallery's aggregation): mean_top or best."),
     half: str = PEOPLE_HALF,
-    model: List[str] = MODELS,
-    detector: List[str] = DETECTORS,
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    model: list[str] = MODELS,
+    detector: list[str] = DETECTORS,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
 ) -> None:
     """The same person years apart against other people: accuracy, TAR@FAR and the default threshold, by age gap."""
     from facesift.evaluation.agegap import age_gap_people, evaluate_age_gap, split_people
@@ -327,7 +327,7 @@ def age_gap(
                     reports.append(evaluate_age_gap(data, ages=ages, model=name, detector=det, enrol_photos=photos,
                                                     aggregation=aggregation, people=people, cache_dir=cache_dir, progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     _print(ctx, reports, out, f"Age gap on {data.name}")
 
 
@@ -337,16 +337,16 @@ def kin(
     data: Path = typer.Option(..., "--data", help="Folder laid out as <family>/<member>/<image>."),
     relationships: Path = typer.Option(..., "--relationships", help="CSV p1,p2[,type] of related members "
                                        "(<family>/<member>)."),
-    model: List[str] = MODELS,
-    detector: List[str] = DETECTORS,
+    model: list[str] = MODELS,
+    detector: list[str] = DETECTORS,
     half: str = typer.Option("all", "--families", help="all, or the families' fit / report half (alternate "
                              "families in sorted order): calibrate on one, report on the other."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Write relative-safe thresholds (relatives' "
                                    "false-match rates 1e-1, 1e-2, 1e-3) into the model card first."),
     packaged: bool = typer.Option(False, "--packaged", help="Maintainers: write into the card shipped in "
                                   "facesift/recognition/cards/."),
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
 ) -> None:
     """Relatives as impostors: false-match rate among relatives beside strangers at each operating point."""
     from facesift.evaluation.kinship import calibrate_relatives, evaluate_kin, load_kin, split_families, write_relative_thresholds
@@ -364,7 +364,7 @@ def kin(
                 reports.append(evaluate_kin(data, relationships, model=name, detector=det, families=families,
                                             cache_dir=cache_dir, progress=progress))
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     _print(ctx, reports, out, f"Relatives as impostors on {data.name}")
 
 
@@ -387,7 +387,7 @@ def template_aging(
             result = simulate_template_aging(data, people=people, policy=AgingPolicy(max_added=max_added), model=model,
                                              aggregation=aggregation, progress=progress)
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     table = Table("people", "enrolled young photos", "updates added / offered", "impostor photos added / offered",
                   "last adult photo OWNER: young enrolment %", "after the updates %", "McNemar p",
                   title=f"Template aging on {data.name}")
@@ -400,13 +400,13 @@ def template_aging(
 @app.command()
 def analyze(
     ctx: typer.Context,
-    age_gender: Optional[Path] = typer.Option(None, "--age-gender", help="UTKFace-style folder (age_gender_race_*.jpg)."),
-    emotion: Optional[Path] = typer.Option(None, "--emotion", help="Folder of the seven FER2013 emotion folders."),
-    liveness: Optional[Path] = typer.Option(None, "--liveness", help="Folder with live/ and spoof/ (subject = file name's first field)."),
+    age_gender: Path | None = typer.Option(None, "--age-gender", help="UTKFace-style folder (age_gender_race_*.jpg)."),
+    emotion: Path | None = typer.Option(None, "--emotion", help="Folder of the seven FER2013 emotion folders."),
+    liveness: Path | None = typer.Option(None, "--liveness", help="Folder with live/ and spoof/ (subject = file name's first field)."),
     split: str = typer.Option("held-out", help="held-out (the part training never saw: the shared sets), or all (another set)."),
     race: bool = typer.Option(False, help="Also the race-group head (an audit aid, off by default)."),
-    out: Optional[Path] = OUT,
-    cache: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache of the prepared faces (default: none)."),
+    out: Path | None = OUT,
+    cache: Path | None = typer.Option(None, "--cache-dir", help="Cache of the prepared faces (default: none)."),
 ) -> None:
     """Age MAE per age group, gender and emotion accuracy with confusion, liveness APCER/BPCER/ACER with a DET curve."""
     from facesift.analysis.evaluation import evaluate_analysis, write_analysis_report
@@ -420,7 +420,7 @@ def analyze(
     try:
         reports = evaluate_analysis(age_gender=age_gender, emotion=emotion, liveness=liveness, part=split, cache=cache, race=race)
     except FacesiftError as exc:
-        _fail(exc)
+        exit_with_error(exc)
     for report in reports:
         keys = list(dict.fromkeys(k for row in report.breakdown for k in row))
         table = Table(*keys, title=f"{report.action}: {report.headline} {report.value} ({report.faces} faces, {report.split})")
@@ -436,16 +436,16 @@ def analyze(
 @app.command()
 def quality(
     ctx: typer.Context,
-    data: List[Path] = typer.Option(..., "--data", help="Dataset folder laid out as <person>/<image>; repeat to pool "
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder laid out as <person>/<image>; repeat to pool "
                                     "the same-person comparisons of several."),
-    pairs_file: Optional[Path] = typer.Option(None, "--pairs", help="Use the same-person pairs of this pairs file "
+    pairs_file: Path | None = typer.Option(None, "--pairs", help="Use the same-person pairs of this pairs file "
                                               "(one --data) instead of every same-person pair."),
     model: str = typer.Option("sface", "--model", help="Embedder (its card gives the threshold)."),
     detector: str = typer.Option("yunet", "--detector", help="Detector."),
     policy: str = typer.Option("auto", "--policy", help="Which face of a photo with several: auto, largest or central."),
     fmr: float = typer.Option(1e-3, "--fmr", help="False-match rate of the card's threshold the comparisons are decided at."),
-    out: Optional[Path] = OUT,
-    cache_dir: Optional[Path] = CACHE,
+    out: Path | None = OUT,
+    cache_dir: Path | None = CACHE,
 ) -> None:
     """Error-versus-discard curves (ISO/IEC 29794-1) of the quality score and each factor, and the measured risk of
     each quality limit: which faces are really unusable."""
@@ -458,7 +458,7 @@ def quality(
                                       detector=detector, policy=policy, false_match_rate=fmr, cache_dir=cache_dir,
                                       progress=progress)
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     console.print(f"{report.genuine_pairs:,} same-person comparisons, FNMR {100 * report.fnmr:.2f} % at "
                   f"{report.threshold:.4f} (FMR {fmr:g}); the limits refuse {100 * report.refused_share:.2f} % of the faces")
     for heading, (header, rows) in (("Error versus discard", curve_table(report)), ("Quality limits", quality_table(report))):
@@ -470,5 +470,5 @@ def quality(
         try:
             path = write_quality_report(out, report, command=_command(ctx))
         except ImportError as exc:
-            _fail(exc)
+            exit_with_error(exc)
         errors.print(f"wrote {path} with results.json and plots")

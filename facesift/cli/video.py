@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Column, Table
 
-from facesift.cli import _fail, console, print_error, progress_bar
+from facesift.cli.common import console, exit_with_error, print_error, progress_bar
 from facesift.errors import FacesiftError, VideoError
 
 
 def video(
     clip: str = typer.Argument(..., help="Video file, camera index (0) or stream URL (rtsp://, http://)."),
-    gallery: Optional[str] = typer.Option(None, "--gallery", "-g", help="Gallery URI or SQLite path to identify tracks with."),
+    gallery: str | None = typer.Option(None, "--gallery", "-g", help="Gallery URI or SQLite path to identify tracks with."),
     stride: int = typer.Option(3, min=1, help="Detect every Nth frame (more rarely while nothing moves)."),
-    max_seconds: Optional[float] = typer.Option(None, help="Stop after this many seconds (needed for a camera or live stream)."),
-    threshold: Optional[float] = typer.Option(None, help="Cosine threshold (instead of the gallery's operating point)."),
-    fmr: Optional[float] = typer.Option(None, help="Per-comparison false-match rate of the calibrated operating point."),
-    annotate: Optional[Path] = typer.Option(None, help="Write an MP4 with boxes and names here."),
-    thumbnails: Optional[Path] = typer.Option(None, help="Write each track's best face as track-N.jpg into this folder."),
-    out: Optional[Path] = typer.Option(None, help="Write the JSON timeline (every box) to this file."),
+    max_seconds: float | None = typer.Option(None, help="Stop after this many seconds (needed for a camera or live stream)."),
+    threshold: float | None = typer.Option(None, help="Cosine threshold (instead of the gallery's operating point)."),
+    fmr: float | None = typer.Option(None, help="Per-comparison false-match rate of the calibrated operating point."),
+    annotate: Path | None = typer.Option(None, help="Write an MP4 with boxes and names here."),
+    thumbnails: Path | None = typer.Option(None, help="Write each track's best face as track-N.jpg into this folder."),
+    out: Path | None = typer.Option(None, help="Write the JSON timeline (every box) to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON timeline instead of a table."),
 ) -> None:
     """Find the people in a video: tracks, who each is (or unknown), and when they are on screen."""
@@ -41,7 +40,7 @@ def video(
         print_error(str(exc))
         raise typer.Exit(3)
     except (FacesiftError, FileNotFoundError, OSError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     timeline = result.to_dict()
     if out is not None:
         out.write_text(json.dumps(timeline))

@@ -6,11 +6,14 @@ Importable without torch (the sub-app is registered in the main CLI); each comma
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import List, Optional
 
 import typer
+
+from facesift.cli.common import console, errors, exit_with_error, print_error, progress_bar
+from facesift.errors import FacesiftError
 
 app = typer.Typer(help="Train models on a CPU (needs the train extra of facesift: torch 2.13.0, CPU build).", no_args_is_help=True)
 
@@ -21,15 +24,12 @@ def _require_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        from facesift.cli import print_error
-
         print_error("training needs PyTorch: pip install 'facesift[train]' (torch==2.13.0, CPU build)")
         raise typer.Exit(2)
 
 
-def _data(faces: Path, data: Optional[List[Path]], cache: Path, per_identity: Optional[int], eval_pairs: int):
+def _data(faces: Path, data: list[Path] | None, cache: Path, per_identity: int | None, eval_pairs: int):
     """Crops of the training identities (the split's, or ``data`` folders) and the held-out pairs."""
-    from facesift.cli import progress_bar
     from facesift.training.data import celeba300_split, identity_folders, prepare_crops
     from facesift.training.trainer import prepare_pairs
 
@@ -43,8 +43,6 @@ def _data(faces: Path, data: Optional[List[Path]], cache: Path, per_identity: Op
 
 
 def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_pairs: int, resume: bool):
-    from facesift.cli import _fail, console, print_error
-    from facesift.errors import FacesiftError
     from facesift.training.losses import LOSSES
     from facesift.training.superres import SuperResTrainer
     from facesift.training.trainer import EmbedderTrainer
@@ -57,10 +55,35 @@ def _run(kind: str, config, faces: Path, data, cache: Path, per_identity, eval_p
         console.print(f"{len(crops.labels)} training crops of {len(crops.identities)} people; "
                       f"{0 if held_out is None else len(held_out.same)} held-out pairs (celeba300 folds 6-10)")
         trainer = (SuperResTrainer if kind == "superres" else EmbedderTrainer)(config, crops, held_out)
-        trainer.fit(resume=resume)
+        with contextlib.closing(_EpochBars(config.epochs)) as bars:
+            trainer.fit(resume=resume, progress=bars, log=errors.print)
     except FacesiftError as exc:
-        _fail(exc)
+        exit_with_error(exc)
     return trainer.export()
+
+
+class _EpochBars:
+    """The trainer's progress drawn as one transient bar per epoch, its description carrying the last step's loss."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs, self.bar, self.task = epochs, None, None
+
+    def __call__(self, epoch: int, step: int, steps: int, loss: float | None) -> None:
+        label = f"epoch {epoch}/{self.epochs}" + ("" if loss is None else f" loss {loss:.3f}")
+        if step == 0:
+            self.close()
+            self.bar = progress_bar(steps)
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=steps)
+        else:
+            self.bar.update(self.task, completed=step, description=label)
+        if step >= steps:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 def _install(onnx_file: Path, name: str, command: str, *, compatible_with: str = "", below: float = 0.0, flip: bool = False) -> Path:
@@ -105,7 +128,7 @@ def crossres(
     epochs: int = EPOCHS,
     output: Path = OUTPUT,
     faces: Path = FACES_OPT,
-    data: Optional[List[Path]] = DATA,
+    data: list[Path] | None = DATA,
     cache: Path = CACHE,
     distill: float = typer.Option(10.0, help="Weight of distillation from the frozen full-resolution SFace (0: plain fine-tuning)."),
     min_size: int = typer.Option(7, help="Smallest size (px across) training faces are shrunk to."),
@@ -116,12 +139,12 @@ def crossres(
     batch_people: int = BATCH_PEOPLE,
     batch_images: int = BATCH_IMAGES,
     lr: float = typer.Option(0.001, help="Learning rate of the network (the margin head uses 10x)."),
-    per_identity: Optional[int] = PER_ID,
-    steps_per_epoch: Optional[int] = STEPS,
+    per_identity: int | None = PER_ID,
+    steps_per_epoch: int | None = STEPS,
     eval_pairs: int = EVAL,
     resume: bool = RESUME,
-    threads: Optional[int] = THREADS,
-    init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False,
+    threads: int | None = THREADS,
+    init: Path | None = typer.Option(None, "--init", exists=True, dir_okay=False,
                                         help="Start from this ONNX file written by an earlier run (default: SFace)."),
     name: str = typer.Option("sface-lowres", help="Name the model is registered under."),
     below: float = typer.Option(9.0, help="The pipeline uses this model for faces whose eyes are closer than this (px)."),
@@ -131,7 +154,6 @@ def crossres(
 ) -> None:
     """Cross-resolution embedder: SFace fine-tuned on mixed-resolution batches, margin loss + distillation."""
     _require_torch()
-    from facesift.cli import print_error
     from facesift.training.trainer import TrainConfig
 
     if not 1 <= min_size <= max_size <= 112:
@@ -152,18 +174,18 @@ def superres(
     epochs: int = EPOCHS,
     output: Path = typer.Option(Path("runs/facesr"), help="Folder for the checkpoint, history and ONNX file."),
     faces: Path = FACES_OPT,
-    data: Optional[List[Path]] = DATA,
+    data: list[Path] | None = DATA,
     cache: Path = CACHE,
     identity_weight: float = typer.Option(1.0, help="Weight of the identity (embedding distance) loss."),
     perceptual_weight: float = typer.Option(0.1, help="Weight of the perceptual loss on SFace feature maps."),
     lr: float = typer.Option(0.01, help="Learning rate."),
     batch_people: int = BATCH_PEOPLE,
     batch_images: int = BATCH_IMAGES,
-    per_identity: Optional[int] = PER_ID,
-    steps_per_epoch: Optional[int] = STEPS,
+    per_identity: int | None = PER_ID,
+    steps_per_epoch: int | None = STEPS,
     eval_pairs: int = EVAL,
     resume: bool = RESUME,
-    threads: Optional[int] = THREADS,
+    threads: int | None = THREADS,
     install: bool = typer.Option(True, help="Register the result as the facesr restorer (in the facesift cache)."),
 ) -> None:
     """Face super-resolution (7 to 28 px -> 112 px) with pixel, perceptual and identity losses."""
@@ -182,8 +204,6 @@ def superres(
 def _finish(onnx_file: Path, name: str, install: bool, **card) -> None:
     import sys
 
-    from facesift.cli import console
-
     console.print(f"wrote {onnx_file}")
     if install:
         command = "python -m facesift train " + " ".join(sys.argv[2:])
@@ -192,10 +212,10 @@ def _finish(onnx_file: Path, name: str, install: bool, **card) -> None:
 
 @app.command()
 def analysis(
-    action: List[str] = typer.Argument(..., help="Heads to train: age, gender, race, emotion, liveness (one command per model)."),
+    action: list[str] = typer.Argument(..., help="Heads to train: age, gender, race, emotion, liveness (one command per model)."),
     faces: Path = typer.Option(FACES, "--faces", help="The shared faces folder (utkface-dev, fer2013-dev, nuaa-dev)."),
     cache: Path = CACHE,
-    output: Optional[Path] = typer.Option(None, help="Folder for the ONNX heads and heads.json (default: the package's own)."),
+    output: Path | None = typer.Option(None, help="Folder for the ONNX heads and heads.json (default: the package's own)."),
     epochs: int = typer.Option(120, help="Passes over the training faces (embedding heads)."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
@@ -203,8 +223,6 @@ def analysis(
     _require_torch()
     from facesift.analysis.analyzer import ACTIONS
     from facesift.analysis.heads import MODELS_DIR
-    from facesift.cli import _fail, console, print_error
-    from facesift.errors import FacesiftError
     from facesift.training.analysis import HeadConfig, train_heads
 
     unknown = sorted(set(action) - set(ACTIONS))
@@ -214,7 +232,7 @@ def analysis(
     try:
         train_heads(faces, cache, tuple(action), output or MODELS_DIR, HeadConfig(epochs=epochs, seed=seed), log=console.print)
     except FacesiftError as exc:
-        _fail(exc)
+        exit_with_error(exc)
 
 
 LOWRES_DATA = (
@@ -225,14 +243,13 @@ LOWRES_DATA = (
 
 @app.command()
 def ship(
-    names: List[str] = typer.Argument(..., help="Models trained here to ship (e.g. sface-lowres sface-tiny)."),
+    names: list[str] = typer.Argument(..., help="Models trained here to ship (e.g. sface-lowres sface-tiny)."),
     precision: str = typer.Option("int8", help="How the shipped file stores its weights: int8 or fp16."),
     training_data: str = typer.Option(LOWRES_DATA, help="What the models were trained on (written into their cards)."),
     into: Path = typer.Option(Path(__file__).parent.parent / "recognition", help="The package folder to write into."),
 ) -> None:
     """Write models trained here into the package (weights/ + cards/), compressed, and print their sha256
     for ``SHIPPED`` in facesift/recognition/trained.py. Needs no torch."""
-    from facesift.cli import console, print_error
     from facesift.recognition.trained import pack_trained
 
     for name in names:

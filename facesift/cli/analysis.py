@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
 
 import typer
 from rich.table import Table
 
-from facesift.cli import _fail, expand_images, progress_bar, table_console
+from facesift.cli.common import exit_with_error, expand_images, print_error, progress_bar, table_console
 from facesift.errors import FacesiftError, ImageError
 
 
@@ -23,8 +22,8 @@ def _summary(item) -> list[str]:
 
 
 def analyze(
-    images: List[Path] = typer.Argument(..., help="Image files or folders."),
-    action: List[str] = typer.Option(["age", "gender", "emotion", "liveness"], "--action",
+    images: list[Path] = typer.Argument(..., help="Image files or folders."),
+    action: list[str] = typer.Option(["age", "gender", "emotion", "liveness"], "--action",
                                      help="age, gender, emotion, liveness, race (an audit aid); repeat for several."),
     detector: str = typer.Option("yunet", help="Detector backend; none takes each whole image as one face (face crops)."),
     policy: str = typer.Option("all", help="Which faces: all, largest or central."),
@@ -38,8 +37,6 @@ def analyze(
     try:
         actions = check_actions(action)
     except ValueError as exc:
-        from facesift.cli import print_error
-
         print_error(str(exc))
         raise typer.Exit(2)
     table = Table("image", "box", "age", "gender", "emotion", "liveness", "race", "notes")
@@ -54,7 +51,7 @@ def analyze(
                 found, error = [], f"{type(exc).__name__}: {exc}"
                 failed += 1
             except (FacesiftError, ValueError) as exc:
-                _fail(exc)
+                exit_with_error(exc)
             faces += len(found)
             bar.advance(task)
             if as_json:

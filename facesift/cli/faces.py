@@ -1,74 +1,19 @@
-"""The ``facesift`` command line: human-readable by default, ``--json`` for scripts.
-
-Exit codes: 0 success, 2 bad usage, 3 unreadable image, 4 no face found, 5 model problem, 1 anything else.
-"""
+"""The face commands at the top of ``facesift``: detect, represent, verify, models, demo."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
-from facesift.errors import DatasetError, FacesiftError, ImageError, ModelError, NoFaceError, UnknownBackendError
-from facesift.image import IMAGE_SUFFIXES
-
-app = typer.Typer(help="Offline face detection, embedding and verification.", no_args_is_help=True, add_completion=False)
-console = Console()
-# errors never wrap: scripts and tests read them whole, and a path broken over two lines cannot be pasted
-errors = Console(stderr=True, soft_wrap=True)
+from facesift.cli.common import console, errors, exit_with_error, expand_images, print_error, progress_bar
+from facesift.errors import FacesiftError, ModelError
 
 
-def table_console() -> Console:
-    """Where tables go: the terminal's console, or off a terminal (a log, ``> file``) one that never squeezes a table
-    to 80 columns nor wraps a line: a person reads the file as the terminal would have shown it."""
-    return console if console.is_terminal else Console(width=100_000, soft_wrap=True)
-
-EXIT_CODES = ((DatasetError, 2), (ImageError, 3), (FileNotFoundError, 3), (NoFaceError, 4), (ModelError, 5), (UnknownBackendError, 2))
-
-
-def print_error(message: str) -> None:
-    """One error line on stderr, the message shown literally (no Rich markup inside it)."""
-    errors.print(f"[bold red]error:[/] {escape(message)}")
-
-
-def _fail(exc: Exception) -> None:
-    code = next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), 1)
-    print_error(str(exc))
-    raise typer.Exit(code)
-
-
-def expand_images(paths: List[Path]) -> List[Path]:
-    """Files as given, folders expanded (recursively, sorted) to the image files inside them."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(path)
-    return found
-
-
-def progress_bar(total: int) -> Progress:
-    """A Rich progress bar on stderr, shown for long work when a person is watching."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=errors,
-        transient=True,
-        disable=total < 2 or not errors.is_terminal,
-    )
-
-
-def _batch(paths: List[Path], detector: str, model: str, policy: str, label: str):
+def _batch(paths: list[Path], detector: str, model: str, policy: str, label: str):
     from facesift.pipeline import get_pipeline
 
     pipeline = get_pipeline(detector=detector, embedder=model)
@@ -82,9 +27,8 @@ def _face_row(face_embedding) -> dict:
     return {"box": [round(v, 1) for v in face.box], "score": round(face.score, 3), "quality": quality.to_dict()}
 
 
-@app.command()
 def detect(
-    images: List[Path] = typer.Argument(..., help="Image files or folders."),
+    images: list[Path] = typer.Argument(..., help="Image files or folders."),
     detector: str = typer.Option("yunet", help="Detector backend."),
     policy: str = typer.Option("all", help="Which faces to report: all, or the one auto, largest or central picks."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
@@ -93,15 +37,14 @@ def detect(
     try:
         results = _batch(expand_images(images), detector, "sface", policy, "Detecting")
     except (FacesiftError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     failed = _report_batch(results, as_json, with_embeddings=False)
     raise typer.Exit(3 if failed else 0)
 
 
-@app.command()
 def represent(
-    images: List[Path] = typer.Argument(..., help="Image files or folders."),
-    out: Optional[Path] = typer.Option(None, help="Write embeddings to a .npy (array) or .json (with faces) file."),
+    images: list[Path] = typer.Argument(..., help="Image files or folders."),
+    out: Path | None = typer.Option(None, help="Write embeddings to a .npy (array) or .json (with faces) file."),
     model: str = typer.Option("sface", help="Embedder backend."),
     detector: str = typer.Option("yunet", help="Detector backend."),
     policy: str = typer.Option("auto", help="Which faces to embed: auto (size, centrality and detector score), "
@@ -115,7 +58,7 @@ def represent(
     try:
         results = _batch(expand_images(images), detector, model, policy, "Embedding")
     except (FacesiftError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     failed = _report_batch(results, as_json, with_embeddings=True)
     if out is not None:
         _write_embeddings(results, out)
@@ -163,14 +106,13 @@ def _write_embeddings(results, out: Path) -> None:
     out.write_text(json.dumps(records))
 
 
-@app.command()
 def verify(
     image_a: Path = typer.Argument(..., help="First image."),
     image_b: Path = typer.Argument(..., help="Second image."),
     model: str = typer.Option("sface", help="Embedder backend."),
     detector: str = typer.Option("yunet", help="Detector backend."),
-    threshold: Optional[float] = typer.Option(None, help="Cosine threshold (overrides --fmr)."),
-    fmr: Optional[float] = typer.Option(None, help="False-match rate of the calibrated operating point."),
+    threshold: float | None = typer.Option(None, help="Cosine threshold (overrides --fmr)."),
+    fmr: float | None = typer.Option(None, help="False-match rate of the calibrated operating point."),
     policy: str = typer.Option("auto", help="Which face of a photo with several: auto, largest or central."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -181,7 +123,7 @@ def verify(
         result = verify_pair(image_a, image_b, model=model, detector=detector, threshold=threshold, false_match_rate=fmr,
                              policy=policy)
     except (FacesiftError, FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        exit_with_error(exc)
     if as_json:
         print(json.dumps(result.to_dict()))
         return
@@ -193,7 +135,6 @@ def verify(
             console.print(f"[dim]{label} face quality {quality.score:.2f}: {'; '.join(quality.reasons)}[/]")
 
 
-@app.command()
 def models() -> None:
     """List detector and embedder backends, where their weights come from, and calibrated thresholds."""
     from facesift.detection import available_detectors
@@ -236,7 +177,6 @@ def _trained_models_table() -> None:
         console.print(table)
 
 
-@app.command()
 def demo() -> None:
     """Run the pipeline on a public-domain sample photo that ships with scikit-image (no data needed)."""
     try:
@@ -257,31 +197,3 @@ def demo() -> None:
     same = facesift.verify(photo, smaller[:, ::-1])
     console.print(f"the photo against a smaller, mirrored copy: {same.decision}")
     console.print("facesift works on this machine.")
-
-
-# Each part of the library keeps its own commands; imported last because they use the helpers above.
-from facesift.analysis.cli import analyze  # noqa: E402
-from facesift.cluster.cli import app as clusters_app, cluster  # noqa: E402
-from facesift.evaluation.cli import app as evaluate_app  # noqa: E402
-from facesift.gallery.cli import app as gallery_app  # noqa: E402
-from facesift.server.cli import keys_app, serve  # noqa: E402
-from facesift.training.cli import app as train_app  # noqa: E402
-from facesift.video.cli import video  # noqa: E402
-
-app.add_typer(evaluate_app, name="evaluate")
-app.add_typer(gallery_app, name="gallery")
-app.add_typer(keys_app, name="keys")
-app.add_typer(train_app, name="train")
-app.command()(serve)
-app.command()(video)
-app.command()(cluster)
-app.add_typer(clusters_app, name="clusters")
-app.command()(analyze)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
