@@ -7,7 +7,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from test_api import post_files, upload
-from test_page import browser, wait_for_text  # noqa: F401  (browser: a fixture)
+from test_page import wait_for_text
 
 
 def test_search_every_face_and_the_operating_point(service, faces):
@@ -31,7 +31,7 @@ def test_search_every_face_and_the_operating_point(service, faces):
     assert duplicates["pairs"] == [] and duplicates["operating_point"]["gallery_size"] == 1
 
 
-def test_page_names_every_face_of_a_group_photo(browser, service, faces):  # noqa: F811
+def test_page_names_every_face_of_a_group_photo(browser, service, faces):
     wild = faces / "wild"
     browser.get(service.url + "/")
     browser.find_element(By.ID, "key").send_keys(service.admin_key)

@@ -7,16 +7,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 # what a user's drag and drop delivers: a drop event carrying an image file (here: the first photo, as PNG)
 DROP_CANVAS_A_ON_B = """
@@ -26,24 +21,6 @@ document.querySelector('#compare-a canvas').toBlob((blob) => {
   document.querySelector('#compare-b').dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
 }, 'image/png');
 """
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
-    if missing:
-        raise RuntimeError(f"{', '.join(missing)} missing: apt-get install chromium chromium-driver (scripts/test.sh does)")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must never try to download a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--window-size=1280,2400",
-                     f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
 
 
 def wait_for_text(driver, selector: str, text: str, timeout: float = 60) -> str:

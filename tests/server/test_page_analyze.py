@@ -6,12 +6,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 from test_analysis import usable  # tests/ is on the path (its conftest.py)
-from test_page import browser, wait_for_text  # noqa: F401  (the module's Chromium fixture)
+from test_page import wait_for_text
 
 from facesift.analysis.data import held_out_subjects, read_liveness
 
 
-def test_analyse_a_photo_and_refuse_a_printed_face(browser, service, faces):  # noqa: F811
+def test_analyse_a_photo_and_refuse_a_printed_face(browser, service, faces):
     browser.get(service.url + "/")
     browser.find_element(By.ID, "key").send_keys(service.admin_key)
     browser.find_element(By.ID, "signin").click()

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_page import browser, colour_share, drawn, enrol_on_page, wait_for_text  # noqa: F401  (browser is a fixture)
+from test_page import colour_share, drawn, enrol_on_page, wait_for_text
 
 from facesift.gallery import PERSON_ID_RULE
 
@@ -106,7 +106,7 @@ def not_a_photo(tmp_path_factory) -> Path:
     return path
 
 
-def test_walk_through_gallery_management(browser, service, photos, tmp_path):  # noqa: F811
+def test_walk_through_gallery_management(browser, service, photos, tmp_path):
     """Create a gallery, enrol two people in strict mode, list them, open one, delete a sample, search a group photo
     (boxes drawn), change the operating point, delete the gallery."""
     _open(browser, service)
@@ -181,7 +181,7 @@ def _threshold(text: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
-def test_detect_view_boxes_every_face(browser, service, photos, tmp_path):  # noqa: F811
+def test_detect_view_boxes_every_face(browser, service, photos, tmp_path):
     _open(browser, service)
     browser.find_element(By.ID, "detect-file").send_keys(str(photos["group"]))
     browser.find_element(By.ID, "detect-btn").click()
@@ -192,7 +192,7 @@ def test_detect_view_boxes_every_face(browser, service, photos, tmp_path):  # no
     assert colour_share(photo, (0x2E, 0xCC, 0x71)) > 0.001 and colour_share(photo, (0xF1, 0xC4, 0x0F)) > 0.001
 
 
-def test_bug_person_id_with_a_slash_is_refused_in_words(browser, service, photos):  # noqa: F811
+def test_bug_person_id_with_a_slash_is_refused_in_words(browser, service, photos):
     """Before: a bare "Not Found"."""
     gallery = _gallery(service)
     _open(browser, service, gallery)
@@ -221,7 +221,7 @@ def test_person_ids_follow_one_rule_in_the_api(service, photos):
     assert reply.status_code == 422 and PERSON_ID_RULE in reply.json()["detail"]
 
 
-def test_bug_a_file_that_is_not_a_photo_replaces_the_preview(browser, service, photos, not_a_photo):  # noqa: F811
+def test_bug_a_file_that_is_not_a_photo_replaces_the_preview(browser, service, photos, not_a_photo):
     """Before: the previous photo stayed in the drop zone and an uncaught decode error reached the console."""
     _open(browser, service)
     browser.get_log("browser")  # start from a clean console
@@ -236,7 +236,7 @@ def test_bug_a_file_that_is_not_a_photo_replaces_the_preview(browser, service, p
     assert _severe(browser) == []
 
 
-def test_bug_a_photo_that_cannot_be_decoded_is_said_in_plain_words(browser, service, photos, tmp_path):  # noqa: F811
+def test_bug_a_photo_that_cannot_be_decoded_is_said_in_plain_words(browser, service, photos, tmp_path):
     """Before: "That file is not a photo we can read. Field 'image_b' is ..." (field names, MIME types) and a console error."""
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
@@ -249,7 +249,7 @@ def test_bug_a_photo_that_cannot_be_decoded_is_said_in_plain_words(browser, serv
     assert _severe(browser) == []
 
 
-def test_bug_results_of_the_previous_gallery_are_cleared(browser, service, photos):  # noqa: F811
+def test_bug_results_of_the_previous_gallery_are_cleared(browser, service, photos):
     """Before: the enrol report and search result of gallery A stayed on screen after choosing gallery B."""
     first, second = _gallery(service), _gallery(service)
     _enrol_api(service, first, "obama", photos["obama"][0])
@@ -263,7 +263,7 @@ def test_bug_results_of_the_previous_gallery_are_cleared(browser, service, photo
     assert browser.find_element(By.ID, "stat-people").text == "0"
 
 
-def test_bug_an_error_clears_after_a_later_action(browser, service):  # noqa: F811
+def test_bug_an_error_clears_after_a_later_action(browser, service):
     """Before: "gallery ... exists" stayed under the gallery menu whatever was done next."""
     taken, other = _gallery(service), _gallery(service)
     _open(browser, service, other)
@@ -274,7 +274,7 @@ def test_bug_an_error_clears_after_a_later_action(browser, service):  # noqa: F8
     assert browser.find_element(By.ID, "gallery-error").text == ""
 
 
-def test_bug_errors_are_red_in_every_section(browser, service):  # noqa: F811
+def test_bug_errors_are_red_in_every_section(browser, service):
     """Before: enrol, search and check errors were plain black text (red only in compare)."""
     _open(browser, service, _gallery(service))
     for section, button in (("enrol", "enrol-btn"), ("search", "search-btn"), ("check", "check-btn")):
@@ -283,7 +283,7 @@ def test_bug_errors_are_red_in_every_section(browser, service):  # noqa: F811
         assert _colour(browser, f"#{section}-result .message") == RED, section
 
 
-def test_bug_outcomes_do_not_repeat_themselves(browser, service, tmp_path):  # noqa: F811
+def test_bug_outcomes_do_not_repeat_themselves(browser, service, tmp_path):
     """Before: "blank.png: no face found (no face found)"."""
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
@@ -295,7 +295,7 @@ def test_bug_outcomes_do_not_repeat_themselves(browser, service, tmp_path):  # n
     assert browser.find_element(By.CSS_SELECTOR, "#enrol-result li").text == "blank.png: no face found"
 
 
-def test_bug_a_dropped_file_that_is_not_a_photo_is_not_ignored(browser, service):  # noqa: F811
+def test_bug_a_dropped_file_that_is_not_a_photo_is_not_ignored(browser, service):
     """Before: dropping a text file on a drop zone did nothing at all."""
     _open(browser, service)
     browser.execute_script("""
@@ -307,7 +307,7 @@ def test_bug_a_dropped_file_that_is_not_a_photo_is_not_ignored(browser, service)
     assert "letter.txt" in text and _colour(browser, "#search-result .message") == RED
 
 
-def test_bug_enter_in_the_person_id_field_enrols(browser, service, photos):  # noqa: F811
+def test_bug_enter_in_the_person_id_field_enrols(browser, service, photos):
     """Before: pressing Enter in the person-id field did nothing."""
     _open(browser, service, _gallery(service))
     browser.find_element(By.ID, "enrol-files").send_keys(str(photos["obama"][0]))
@@ -315,7 +315,7 @@ def test_bug_enter_in_the_person_id_field_enrols(browser, service, photos):  # n
     wait_for_text(browser, "#enrol-summary", "1 of 1 photo(s) enrolled for obama")
 
 
-def test_bug_the_similarity_bar_has_a_legend(browser, service, photos):  # noqa: F811
+def test_bug_the_similarity_bar_has_a_legend(browser, service, photos):
     """Before: a bar and a mark with no words."""
     _open(browser, service)
     browser.find_element(By.CSS_SELECTOR, "#compare-a input").send_keys(str(photos["obama"][0]))
@@ -327,7 +327,7 @@ def test_bug_the_similarity_bar_has_a_legend(browser, service, photos):  # noqa:
     assert "similarity" in legend and "threshold 0.38" in legend and "same person" in legend
 
 
-def test_bug_section_cards_do_not_touch(browser, service):  # noqa: F811
+def test_bug_section_cards_do_not_touch(browser, service):
     """Before: the cards inside the app were stacked with no space between them."""
     _open(browser, service)
     tops = browser.execute_script(
@@ -336,7 +336,7 @@ def test_bug_section_cards_do_not_touch(browser, service):  # noqa: F811
     assert len(gaps) >= 6 and min(gaps) >= 8, gaps
 
 
-def test_bug_unknown_result_says_its_candidates_are_not_matches(browser, service, photos):  # noqa: F811
+def test_bug_unknown_result_says_its_candidates_are_not_matches(browser, service, photos):
     """Before: "an unknown person" followed by a list of look-alikes, with nothing saying they are not matches."""
     gallery = _gallery(service)
     _enrol_api(service, gallery, "biden", photos["biden"][0])
@@ -348,7 +348,7 @@ def test_bug_unknown_result_says_its_candidates_are_not_matches(browser, service
     assert "(not a match)" in browser.find_element(By.CSS_SELECTOR, "ol.candidates li").text
 
 
-def test_bug_keep_photos_box_is_unticked_after_creating_a_gallery(browser, service):  # noqa: F811
+def test_bug_keep_photos_box_is_unticked_after_creating_a_gallery(browser, service):
     """Before: the next gallery would silently keep photos too."""
     _open(browser, service)
     browser.find_element(By.ID, "new-gallery-name").send_keys(f"keep{os.getpid()}")

@@ -6,10 +6,10 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_page import browser, wait_for_text  # noqa: F401  (the shared Chromium fixture)
+from test_page import wait_for_text
 
 
-def test_video_timeline_and_photo_groups(browser, service, faces, first_second_clip):  # noqa: F811
+def test_video_timeline_and_photo_groups(browser, service, faces, first_second_clip):
     made = requests.post(service.url + "/v1/galleries", headers=service.auth(), json={"name": "page-media"}, timeout=30)
     assert made.status_code in (201, 409)
     photo = faces / "video" / "lin-manuel-miranda.png"
