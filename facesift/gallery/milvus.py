@@ -18,7 +18,9 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from facesift.errors import GalleryError, PersonExistsError, SampleNotFoundError
-from facesift.gallery.base import Gallery, Person, Sample, SampleInfo, register_backend, split_uri
+from facesift.gallery.gallery import Gallery
+from facesift.gallery.registry import register_backend, split_uri
+from facesift.gallery.results import Person, Sample, SampleInfo
 
 _MAX_LIMIT = 16_384  # Milvus's cap on limit (+ offset) of one query or search
 

@@ -22,7 +22,9 @@ import numpy as np
 from usearch.index import Index
 
 from facesift.errors import GalleryClosedError, GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
-from facesift.gallery.base import Gallery, Person, Sample, SampleInfo, register_backend, split_uri
+from facesift.gallery.gallery import Gallery
+from facesift.gallery.registry import register_backend, split_uri
+from facesift.gallery.results import Person, Sample, SampleInfo
 
 SCHEMA_VERSION = 1
 #: how many samples the index proposes per query at least, to be re-ranked exactly

@@ -1,35 +1,45 @@
-"""The gallery contract: people, their face samples, and the decisions made against them.
+"""The gallery's decisions: what enrolment accepts, how people are ranked, checked and found to be doubles.
 
 :class:`Gallery` holds every policy (what enrolment accepts, how a person's samples are aggregated, which
-threshold decides) once; a backend only stores people and samples and finds nearest samples. A backend is
-one file that registers itself for a URI scheme; :func:`open_gallery` picks it from the URI.
+threshold decides) once; a backend only stores people and samples and finds nearest samples.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import gzip
-import importlib
 import json
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from facesift.errors import GalleryError, ImageError, InvalidArgumentError, InvalidPersonIdError, PersonNotFoundError, UnknownBackendError
+from facesift.errors import GalleryError, ImageError, InvalidArgumentError, InvalidPersonIdError, PersonNotFoundError
+from facesift.gallery.export import read_export, write_export
 from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
 from facesift.gallery.relatives import compare_relatives, merge_relatives
+from facesift.gallery.results import (
+    Candidate,
+    CheckOutcome,
+    CheckResult,
+    DuplicatePair,
+    EnrollOutcome,
+    EnrollReport,
+    EnrollResult,
+    GalleryStats,
+    ImportReport,
+    Person,
+    PhotoSearchResult,
+    Sample,
+    SampleInfo,
+    SearchResult,
+)
 from facesift.image import ImageInput, image_sha256, load_image
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, choice_scores, get_pipeline
-from facesift.registry import Registry
-from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, _ToDict
+from facesift.results import FaceEmbedding, ImageFaces
 
 #: The one rule for person ids, in the library, the API and the page (which says it in these words).
 PERSON_ID_MAX = 256
@@ -38,10 +48,6 @@ PERSON_ID_RULE = (
     "but no / or \\ and no control characters."
 )
 
-#: Version of the export file format (JSON lines); bump it when a field changes meaning.
-EXPORT_FORMAT = "facesift-gallery"
-EXPORT_VERSION = 1
-
 #: A sample this similar to a stored one is the same photo (re-encoded, resized, lightly cropped).
 DUPLICATE_SIMILARITY = 0.95
 #: A second face whose face-choice score (pipeline.choice_scores: size, centrality, detector score) is at least this
@@ -49,210 +55,6 @@ DUPLICATE_SIMILARITY = 0.95
 AMBIGUOUS_CHOICE_RATIO = 0.7
 #: How many of a person's best-matching samples the ``mean_top`` aggregation averages.
 MEAN_TOP = 3
-
-
-class EnrollOutcome(str, Enum):
-    ADDED = "added"
-    NO_FACE = "no_face"
-    MULTIPLE_FACES = "multiple_faces"
-    LOW_QUALITY = "low_quality"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
-    INVALID_IMAGE = "invalid_image"
-    SPOOF = "spoof"
-
-
-class CheckOutcome(str, Enum):
-    OWNER = "owner"
-    OTHER_PERSON = "other_person"
-    UNKNOWN = "unknown"
-    NO_FACE = "no_face"
-    LOW_QUALITY = "low_quality"
-    MULTIPLE_FACES = "multiple_faces"
-    SPOOF = "spoof"
-
-
-@dataclass(frozen=True)
-class Person(_ToDict):
-    person_id: str
-    metadata: dict[str, Any]
-    sample_count: int
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Sample(_ToDict):
-    """One stored face: what a backend writes and reads. ``image`` only when enrolled with keep_images."""
-
-    sample_id: str
-    person_id: str
-    embedding: np.ndarray = field(repr=False)
-    model: str
-    quality: float
-    content_sha256: str
-    created_at: float
-    image: bytes | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class SampleInfo(_ToDict):
-    """What a gallery view shows of one sample (no vector, no image bytes)."""
-
-    sample_id: str
-    person_id: str
-    quality: float
-    created_at: float
-    has_image: bool
-
-
-@dataclass(frozen=True)
-class EnrollResult(_ToDict):
-    index: int
-    source: str
-    outcome: EnrollOutcome
-    sample_id: str | None
-    reason: str
-    other_person: str | None = None
-    similarity: float | None = None
-    quality: FaceQuality | None = None
-
-
-@dataclass(frozen=True)
-class EnrollReport(_ToDict):
-    person_id: str
-    results: tuple[EnrollResult, ...]
-
-    @property
-    def added(self) -> int:
-        return sum(r.outcome is EnrollOutcome.ADDED for r in self.results)
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"added": self.added}
-
-
-@dataclass(frozen=True)
-class Candidate(_ToDict):
-    rank: int
-    person_id: str
-    similarity: float
-    sample_id: str
-    metadata: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SearchResult(_ToDict):
-    """One face's answer: who it is (or "unknown"), at the operating point stated in ``operating_point``."""
-
-    decision: str  # "match" | "unknown" | "no_face"
-    candidates: tuple[Candidate, ...]
-    threshold: float
-    false_match_rate: float | None
-    face: Face | None
-    quality: FaceQuality | None
-    operating_point: OperatingPoint | None = None
-
-    @property
-    def person_id(self) -> str | None:
-        """The matched person, or None when the decision is not a match."""
-        return self.candidates[0].person_id if self.decision == "match" else None
-
-
-@dataclass(frozen=True)
-class PhotoSearchResult(_ToDict):
-    """Every face of one photo identified (the photo-tagging case): one :class:`SearchResult` per face, with its
-    box, largest face first; all taken at the same operating point."""
-
-    faces: tuple[SearchResult, ...]
-    operating_point: OperatingPoint
-
-
-@dataclass(frozen=True)
-class CheckResult(_ToDict):
-    outcome: CheckOutcome
-    person_id: str
-    owner_similarity: float | None
-    other_person: str | None
-    other_similarity: float | None
-    threshold: float
-    reasons: tuple[str, ...]
-    face: Face | None
-    quality: FaceQuality | None
-    operating_point: OperatingPoint | None = None
-
-
-@dataclass(frozen=True)
-class DuplicatePair(_ToDict):
-    person_a: str
-    person_b: str
-    similarity: float
-    operating_point: OperatingPoint | None = None
-
-
-@dataclass(frozen=True)
-class GalleryStats(_ToDict):
-    backend: str
-    uri: str
-    model: str
-    dims: int
-    persons: int
-    samples: int
-    index: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ImportReport(_ToDict):
-    persons_added: int
-    samples_added: int
-    samples_skipped: int
-
-
-# --- backend registry --------------------------------------------------------------------------------
-GALLERIES: Registry["Gallery"] = Registry("gallery URI scheme")
-#: schemes whose backend module is imported on first use (so pymilvus is only needed for Milvus)
-_BUILTIN = {"sqlite": "facesift.gallery.sqlite", "milvus": "facesift.gallery.milvus", "milvus-lite": "facesift.gallery.milvus"}
-
-
-def register_backend(*schemes: str) -> Callable[[type], type]:
-    """Class decorator: open URIs with these schemes with this backend."""
-
-    def decorate(backend: type) -> type:
-        for scheme in schemes:
-            GALLERIES.register(scheme)(backend)
-        return backend
-
-    return decorate
-
-
-def split_uri(uri: str | Path) -> tuple[str, str]:
-    """``scheme://rest`` -> (scheme, rest); a plain path is an SQLite file."""
-    text = str(uri)
-    if "://" not in text:
-        return "sqlite", text
-    scheme, rest = text.split("://", 1)
-    return scheme.lower(), rest
-
-
-def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
-    """Open (creating if needed) the gallery at ``uri``.
-
-    ``sqlite:///path/g.db`` or a plain path: embedded SQLite + ANN index (the default);
-    ``milvus-lite:///path/m.db``: embedded Milvus; ``milvus://host:19530/name``: a Milvus server or cluster.
-    Options: ``model`` (embedder, default sface), ``detector`` (default yunet), ``pipeline`` (a ready
-    :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``: how a person's samples make one score).
-    """
-    scheme, _ = split_uri(uri)
-    if scheme not in GALLERIES.names() and scheme in _BUILTIN:
-        try:
-            importlib.import_module(_BUILTIN[scheme])
-        except ImportError as exc:
-            raise GalleryError(
-                f"The {scheme!r} gallery backend needs a package that is not installed ({exc}); "
-                "for Milvus run: pip install 'facesift[milvus]'"
-            ) from exc
-    if scheme not in GALLERIES.names():
-        known = sorted(set(_BUILTIN) | set(GALLERIES.names()))
-        raise UnknownBackendError(f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(known)}, or a plain path for SQLite")
-    return GALLERIES.create(scheme, uri=str(uri), **options)
 
 
 # --- the gallery -------------------------------------------------------------------------------------
@@ -724,77 +526,31 @@ class Gallery(ABC):
             return GalleryStats(self.backend, self.uri, self.model, self.dims, persons, samples, self._index_info())
 
     def export(self, path: str | Path) -> int:
-        """Write every person and sample to a portable JSON-lines file (gzip if it ends in .gz).
+        """Write every person and sample to a portable JSON-lines file (gzip if it ends in .gz): the format of
+        :mod:`facesift.gallery.export`. Returns the number of samples written."""
+        with self._lock:
+            return write_export(Path(path), self.model, self.dims, self._counts(), self._every_person(), self._iter_samples(1024))
 
-        The first line names the format, its version, the model and dims; embeddings are base64 of
-        little-endian float32. Returns the number of samples written.
-        """
-        path = Path(path)
-        written = 0
-        with self._lock, _open_text(path, "wt") as out:
-            persons, samples = self._counts()
-            header = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": self.model, "dims": self.dims, "persons": persons, "samples": samples}
-            out.write(json.dumps(header) + "\n")
-            offset = 0
-            while page := self._list_persons(offset, 1000, ""):
-                for person in page:
-                    out.write(json.dumps({"type": "person", "person_id": person.person_id, "metadata": person.metadata, "created_at": person.created_at}) + "\n")
-                offset += len(page)
-            for batch in self._iter_samples(1024):
-                for s in batch:
-                    record = {
-                        "type": "sample", "sample_id": s.sample_id, "person_id": s.person_id, "model": s.model,
-                        "quality": s.quality, "content_sha256": s.content_sha256, "created_at": s.created_at,
-                        "embedding": base64.b64encode(np.asarray(s.embedding, "<f4").tobytes()).decode(),
-                        "image": base64.b64encode(s.image).decode() if s.image is not None else None,
-                    }
-                    out.write(json.dumps(record) + "\n")
-                    written += 1
-        return written
+    def _every_person(self) -> Iterator[Person]:
+        offset = 0
+        while page := self._list_persons(offset, 1000, ""):
+            yield from page
+            offset += len(page)
 
     def import_file(self, path: str | Path) -> ImportReport:
         """Add the people and samples of an exported file; samples already here (same id) are skipped."""
-        path = Path(path)
-        try:
-            return self._import(path)
-        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-            raise GalleryError(f"{path} is not a facesift gallery export (it is not readable text: {exc})") from None
-
-    def _import(self, path: Path) -> ImportReport:
         persons_added = samples_added = skipped = 0
-        with _open_text(path, "rt") as lines:
-            header = _read_header(path, next(lines, ""))
-            if header["model"] != self.model or int(header["dims"]) != self.dims:
-                raise GalleryError(f"{path} holds {header['dims']}-d {header['model']!r} embeddings; this gallery holds {self.dims}-d {self.model!r}")
-            pending: list[Sample] = []
-
-            def flush() -> None:
-                nonlocal samples_added, skipped
-                with self._lock:
-                    fresh = [s for s in pending if not self._has_sample(s.sample_id)]
-                    skipped += len(pending) - len(fresh)
-                    self._add_samples(fresh)
+        for item in read_export(Path(path), self.model, self.dims):
+            with self._lock:
+                if isinstance(item, Person):
+                    if self._get_person(item.person_id) is None:
+                        self._add_persons([(item.person_id, item.metadata, item.created_at)])
+                        persons_added += 1
+                    continue
+                fresh = [s for s in item if not self._has_sample(s.sample_id)]
+                skipped += len(item) - len(fresh)
+                self._add_samples(fresh)
                 samples_added += len(fresh)
-                pending.clear()
-
-            for number, line in enumerate(lines, 2):
-                record = _parse_record(path, number, line)
-                if record is None:
-                    continue
-                if record["type"] == "person":
-                    with self._lock:
-                        if self._get_person(record["person_id"]) is None:
-                            self._add_persons([(record["person_id"], record.get("metadata") or {}, float(record.get("created_at") or time.time()))])
-                            persons_added += 1
-                    continue
-                embedding = np.frombuffer(base64.b64decode(record["embedding"]), "<f4").astype(np.float32)
-                if embedding.shape != (self.dims,):
-                    raise GalleryError(f"{path} line {number}: embedding has {embedding.size} values, expected {self.dims}")
-                image = base64.b64decode(record["image"]) if record.get("image") else None
-                pending.append(Sample(record["sample_id"], record["person_id"], embedding, record["model"], float(record["quality"]), record["content_sha256"], float(record["created_at"]), image))
-                if len(pending) >= 1024:
-                    flush()
-            flush()
         return ImportReport(persons_added, samples_added, skipped)
 
     def _as_queries(self, vectors: np.ndarray) -> np.ndarray:
@@ -915,32 +671,3 @@ def _image_bytes(image: ImageInput) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(load_image(image)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _open_text(path: Path, mode: str):
-    return gzip.open(path, mode, encoding="utf-8") if path.suffix == ".gz" else open(path, mode, encoding="utf-8")
-
-
-def _read_header(path: Path, line: str) -> dict:
-    try:
-        header = json.loads(line)
-    except json.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
-        raise GalleryError(f"{path} is not a facesift gallery export (its first line must name format {EXPORT_FORMAT!r})")
-    if header.get("version") != EXPORT_VERSION:
-        raise GalleryError(f"{path} is format version {header.get('version')}; this facesift reads version {EXPORT_VERSION}: upgrade facesift")
-    return header
-
-
-def _parse_record(path: Path, number: int, line: str) -> dict | None:
-    if not line.strip():
-        return None
-    try:
-        record = json.loads(line)
-        if record["type"] not in ("person", "sample"):
-            raise KeyError("type")
-        return record
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise GalleryError(f"{path} line {number} is not a valid person or sample record ({exc})") from None
-
