@@ -11,7 +11,6 @@ import json
 import threading
 import time
 import uuid
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -37,8 +36,10 @@ from facesift.gallery.results import (
     SampleInfo,
     SearchResult,
 )
+from facesift.gallery.store import CONTRACT, GalleryStore
 from facesift.image import ImageInput, image_sha256, load_image
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, choice_scores, get_pipeline
+from facesift.recognition.base import ModelCard
 from facesift.results import FaceEmbedding, ImageFaces
 
 #: The one rule for person ids, in the library, the API and the page (which says it in these words).
@@ -57,41 +58,75 @@ AMBIGUOUS_CHOICE_RATIO = 0.7
 MEAN_TOP = 3
 
 
+def model_card(model: str, pipeline: Pipeline | None, aggregation: str) -> ModelCard:
+    """The card a gallery of ``model`` embeddings decides with (the pipeline's, if one is given), once the options
+    are known to be valid: checked before a backend creates anything."""
+    if aggregation not in AGGREGATIONS:
+        raise InvalidArgumentError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+    from facesift.recognition import load_card
+
+    card = pipeline.embedder.card if pipeline is not None else load_card(model)
+    if pipeline is not None and pipeline.model != model:
+        raise GalleryError(f"The pipeline embeds with {pipeline.model!r} but the gallery was opened for {model!r}")
+    return card
+
+
+class _FromStore:
+    """A gallery attribute that is its store's (where it is, its model and dims, its backend)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, gallery: Any, owner: type | None = None) -> Any:
+        return self if gallery is None else getattr(gallery.store, self.name)
+
+
 # --- the gallery -------------------------------------------------------------------------------------
-class Gallery(ABC):
+class Gallery:
     """People and their face samples, searchable by face. Thread-safe: one lock guards every call.
 
-    Subclasses implement the storage primitives (the ``_`` methods below ``# --- storage``); everything
-    that decides something lives here, so every backend decides the same way.
+    Every decision lives here, so every backend decides the same way; ``store`` (a :class:`GalleryStore`) only
+    keeps people and samples and finds nearest samples. What a backend offers beyond that contract (SQLite's
+    ``save_index()``, ``rebuild_index()``, ``expansion_search``) is reached on the gallery as on its store.
     """
 
-    backend: str = ""
-    #: whether ``enroll(keep_images=True)`` can store the source images
-    supports_images: bool = True
-
-    def __init__(
-        self,
-        uri: str,
-        *,
-        model: str = "sface",
-        detector: str = "yunet",
-        pipeline: Pipeline | None = None,
-        aggregation: str = "best",
-    ) -> None:
-        if aggregation not in AGGREGATIONS:
-            raise InvalidArgumentError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
-        self.uri = uri
-        self.model = model
+    def __init__(self, store: GalleryStore, *, detector: str = "yunet", pipeline: Pipeline | None = None, aggregation: str = "best") -> None:
+        self.store = store
+        self.card = model_card(store.model, pipeline, aggregation)
+        if self.card.dims != store.dims:
+            raise GalleryError(f"The {store.model!r} model makes {self.card.dims}-d embeddings; this store holds {store.dims}-d ones")
         self.detector = detector
         self.aggregation = aggregation
         self._pipeline = pipeline
         self._lock = threading.RLock()
-        from facesift.recognition import load_card
 
-        self.card = pipeline.embedder.card if pipeline is not None else load_card(model)
-        if pipeline is not None and pipeline.model != model:
-            raise GalleryError(f"The pipeline embeds with {pipeline.model!r} but the gallery was opened for {model!r}")
-        self.dims = self.card.dims
+    uri = _FromStore()
+    model = _FromStore()
+    dims = _FromStore()
+    backend = _FromStore()
+    #: whether ``enroll(keep_images=True)`` can store the source images
+    supports_images = _FromStore()
+
+    def __getattr__(self, name: str) -> Any:
+        """A backend's own extras, read through from the store (never the storage contract: that goes through
+        the gallery's verbs, under its lock)."""
+        store = self.__dict__.get("store")
+        if store is None or name.startswith("_") or name in CONTRACT or not hasattr(store, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(store, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A backend's own settings (``gallery.expansion_search = 64``) are set on the store."""
+        store = self.__dict__.get("store")
+        if store is not None and not name.startswith("_") and name not in CONTRACT and name not in self.__dict__ \
+                and not hasattr(type(self), name) and hasattr(store, name):
+            setattr(store, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def close(self) -> None:
+        with self._lock:
+            self.store.close()
 
     @property
     def pipeline(self) -> Pipeline:
@@ -107,7 +142,7 @@ class Gallery(ABC):
         self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.uri!r}, model={self.model!r})"
+        return f"Gallery({self.uri!r}, model={self.model!r}, backend={self.backend!r})"
 
     # --- people --------------------------------------------------------------------------------------
     def add_person(self, person_id: str, metadata: dict | None = None) -> Person:
@@ -116,12 +151,12 @@ class Gallery(ABC):
         metadata = dict(metadata or {})
         json.dumps(metadata)  # refuse what cannot be stored, before storing anything
         with self._lock:
-            return self._add_persons([(person_id, metadata, time.time())])[0]
+            return self.store.add_persons([(person_id, metadata, time.time())])[0]
 
     def get_person(self, person_id: str) -> Person:
         validate_person_id(person_id)
         with self._lock:
-            person = self._get_person(person_id)
+            person = self.store.get_person(person_id)
         if person is None:
             raise PersonNotFoundError(f"No person {person_id!r} in the gallery; enrol them first")
         return person
@@ -131,37 +166,37 @@ class Gallery(ABC):
         if offset < 0 or limit < 0:
             raise InvalidArgumentError("offset and limit must not be negative")
         with self._lock:
-            return self._list_persons(offset, limit, contains)
+            return self.store.list_persons(offset, limit, contains)
 
     def samples_of(self, person_id: str) -> list[SampleInfo]:
         """A person's samples, oldest first: ids, qualities, dates, and whether the photo is kept."""
         self.get_person(person_id)
         with self._lock:
-            return self._samples_of(person_id)
+            return self.store.samples_of(person_id)
 
     def remove(self, person_id: str) -> int:
         """Delete a person and every sample (vectors and kept images). Returns how many samples went."""
         with self._lock:
             self.get_person(person_id)
-            return self._remove_person(person_id)
+            return self.store.remove_person(person_id)
 
     def remove_sample(self, sample_id: str) -> None:
         with self._lock:
-            self._remove_sample(sample_id)
+            self.store.remove_sample(sample_id)
 
     def has_sample(self, sample_id: str) -> bool:
         with self._lock:
-            return self._has_sample(sample_id)
+            return self.store.has_sample(sample_id)
 
     def samples(self) -> list[Sample]:
         """Every stored sample (clustering a gallery's faces reads them all)."""
         with self._lock:
-            return [sample for chunk in self._iter_samples(1024) for sample in chunk]
+            return [sample for chunk in self.store.iter_samples(1024) for sample in chunk]
 
     def sample_image(self, sample_id: str) -> bytes | None:
         """The source image bytes of a sample enrolled with ``keep_images=True``, else None."""
         with self._lock:
-            return self._sample_image(sample_id)
+            return self.store.sample_image(sample_id)
 
     # --- enrolment -----------------------------------------------------------------------------------
     def enroll(
@@ -192,7 +227,7 @@ class Gallery(ABC):
             raise ValueError(f"{len(sources)} sources given for {len(images)} images")
         validate_person_id(person_id)
         with self._lock:
-            if self._get_person(person_id) is None:
+            if self.store.get_person(person_id) is None:
                 if not create:
                     raise PersonNotFoundError(f"No person {person_id!r} in the gallery; pass create=True to add them")
                 self.add_person(person_id, metadata)
@@ -234,14 +269,14 @@ class Gallery(ABC):
         except (ImageError, OSError) as exc:
             return result(EnrollOutcome.INVALID_IMAGE, str(exc))
         with self._lock:
-            same_file = self._find_by_hash(digest)
+            same_file = self.store.find_by_hash(digest)
             if same_file is not None:
                 sample_id, owner = same_file
                 if owner == person_id:
                     return result(EnrollOutcome.DUPLICATE, f"the same image is already sample {sample_id}", sample_id, quality=quality)
                 return result(EnrollOutcome.CONFLICT, f"the same image is enrolled for {owner!r}", None, owner, 1.0, quality)
             vector = chosen.embedding[None, :]
-            nearest = self._nearest(vector, 1)[0]
+            nearest = self.store.nearest(vector, 1)[0]
             if nearest and nearest[0][2] >= DUPLICATE_SIMILARITY:
                 sample_id, owner, similarity = nearest[0]
                 if owner == person_id:
@@ -253,7 +288,7 @@ class Gallery(ABC):
                     other, similarity, reason = refusal
                     return result(EnrollOutcome.CONFLICT, reason, None, other, similarity, quality)
             sample = Sample(uuid.uuid4().hex, person_id, chosen.embedding.astype(np.float32), self.model, quality.score, digest, time.time(), image_bytes)
-            self._add_samples([sample])
+            self.store.add_samples([sample])
         return result(EnrollOutcome.ADDED, "added", sample.sample_id, quality=quality)
 
     def _strict_refusal(self, person_id: str, vector: np.ndarray, threshold: float) -> tuple[str, float, str] | None:
@@ -290,12 +325,12 @@ class Gallery(ABC):
                 )
         with self._lock:
             wanted = list(dict.fromkeys(s.person_id for s in batch))
-            existing = self._existing(wanted)
+            existing = self.store.existing(wanted)
             missing = [pid for pid in wanted if pid not in existing]
             if missing and not create:
                 raise PersonNotFoundError(f"No person {missing[0]!r} in the gallery")
-            self._add_persons([(pid, {}, time.time()) for pid in missing])
-            self._add_samples(batch)
+            self.store.add_persons([(pid, {}, time.time()) for pid in missing])
+            self.store.add_samples(batch)
         return len(batch)
 
     # --- search --------------------------------------------------------------------------------------
@@ -306,7 +341,7 @@ class Gallery(ABC):
         :data:`~facesift.gallery.operating_point.DEFAULT_FPIR`) with this many people and samples and this
         aggregation, or the FPIR a given per-comparison ``false_match_rate`` or raw ``threshold`` implies."""
         with self._lock:
-            persons, samples = self._counts()
+            persons, samples = self.store.counts()
         if people is not None:  # a search over fewer people than are stored (duplicates: everyone but oneself)
             samples, persons = round(samples * people / max(persons, 1)), people
         return resolve_operating_point(
@@ -381,7 +416,7 @@ class Gallery(ABC):
         with self._lock:
             ranked = self._rank(vectors, k)
             people = {pid for row in ranked for pid, *_ in row}
-            metadata = self._metadata(people) if people else {}
+            metadata = self.store.metadata(people) if people else {}
         return [
             [Candidate(rank, pid, sim, sample_id, metadata.get(pid, {})) for rank, (pid, sim, sample_id) in enumerate(row, 1)]
             for row in ranked
@@ -391,7 +426,7 @@ class Gallery(ABC):
         """The nearest individual samples, not people: per row, (sample_id, person_id, similarity), best first."""
         vectors = self._as_queries(vectors)
         with self._lock:
-            return self._nearest(vectors, count)
+            return self.store.nearest(vectors, count)
 
     def _rank(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float, str]]]:
         """Per query: up to ``k`` (person_id, aggregated similarity, best sample id), best first.
@@ -399,7 +434,7 @@ class Gallery(ABC):
         The index gives the nearest samples; people are ordered by their best one, and the best
         max(2k, 10) of those people are then scored exactly (float32, all their samples) and re-ordered.
         """
-        nearest = self._nearest(vectors, max(8 * k, 32))
+        nearest = self.store.nearest(vectors, max(8 * k, 32))
         ranked = []
         for vector, hits in zip(vectors, nearest):
             best: dict[str, tuple[float, str]] = {}
@@ -416,7 +451,7 @@ class Gallery(ABC):
     def _person_scores(self, vector: np.ndarray, people: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Exact aggregated similarity of one query to each named person: (score, best sample id)."""
         scores = {}
-        for pid, (sample_ids, matrix) in self._person_vectors(people).items():
+        for pid, (sample_ids, matrix) in self.store.person_vectors(people).items():
             if not len(sample_ids):
                 continue
             sims = matrix @ vector[0]
@@ -505,14 +540,14 @@ class Gallery(ABC):
         one person fewer: by default at most 1 % of people who have no double are reported with one.
         """
         with self._lock:
-            persons, _ = self._counts()
+            persons, _ = self.store.counts()
         point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate, people=max(persons - 1, 1))
         limit = point.threshold
         pairs: dict[tuple[str, str], float] = {}
         with self._lock:
-            for samples in self._iter_samples(1024):
+            for samples in self.store.iter_samples(1024):
                 matrix = np.stack([s.embedding for s in samples]).astype(np.float32)
-                for sample, hits in zip(samples, self._nearest(matrix, 16)):
+                for sample, hits in zip(samples, self.store.nearest(matrix, 16)):
                     for _, pid, sim in hits:
                         if pid != sample.person_id and sim >= limit:
                             key = tuple(sorted((sample.person_id, pid)))
@@ -522,18 +557,18 @@ class Gallery(ABC):
     # --- stats, export, import -----------------------------------------------------------------------
     def stats(self) -> GalleryStats:
         with self._lock:
-            persons, samples = self._counts()
-            return GalleryStats(self.backend, self.uri, self.model, self.dims, persons, samples, self._index_info())
+            persons, samples = self.store.counts()
+            return GalleryStats(self.backend, self.uri, self.model, self.dims, persons, samples, self.store.index_info())
 
     def export(self, path: str | Path) -> int:
         """Write every person and sample to a portable JSON-lines file (gzip if it ends in .gz): the format of
         :mod:`facesift.gallery.export`. Returns the number of samples written."""
         with self._lock:
-            return write_export(Path(path), self.model, self.dims, self._counts(), self._every_person(), self._iter_samples(1024))
+            return write_export(Path(path), self.model, self.dims, self.store.counts(), self._every_person(), self.store.iter_samples(1024))
 
     def _every_person(self) -> Iterator[Person]:
         offset = 0
-        while page := self._list_persons(offset, 1000, ""):
+        while page := self.store.list_persons(offset, 1000, ""):
             yield from page
             offset += len(page)
 
@@ -543,13 +578,13 @@ class Gallery(ABC):
         for item in read_export(Path(path), self.model, self.dims):
             with self._lock:
                 if isinstance(item, Person):
-                    if self._get_person(item.person_id) is None:
-                        self._add_persons([(item.person_id, item.metadata, item.created_at)])
+                    if self.store.get_person(item.person_id) is None:
+                        self.store.add_persons([(item.person_id, item.metadata, item.created_at)])
                         persons_added += 1
                     continue
-                fresh = [s for s in item if not self._has_sample(s.sample_id)]
+                fresh = [s for s in item if not self.store.has_sample(s.sample_id)]
                 skipped += len(item) - len(fresh)
-                self._add_samples(fresh)
+                self.store.add_samples(fresh)
                 samples_added += len(fresh)
         return ImportReport(persons_added, samples_added, skipped)
 
@@ -563,68 +598,6 @@ class Gallery(ABC):
         if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
             raise ValueError("Embeddings must be finite and non-zero")
         return vectors / norms
-
-    # --- storage: what a backend implements ----------------------------------------------------------
-    @abstractmethod
-    def close(self) -> None: ...
-
-    @abstractmethod
-    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
-        """Add people (id, metadata, created_at) in one write; PersonExistsError if any id is taken."""
-
-    @abstractmethod
-    def _existing(self, person_ids: Sequence[str]) -> set[str]:
-        """Which of these person ids are in the gallery."""
-
-    @abstractmethod
-    def _get_person(self, person_id: str) -> Person | None: ...
-
-    @abstractmethod
-    def _list_persons(self, offset: int, limit: int, contains: str) -> list[Person]: ...
-
-    @abstractmethod
-    def _samples_of(self, person_id: str) -> list[SampleInfo]: ...
-
-    @abstractmethod
-    def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]: ...
-
-    @abstractmethod
-    def _remove_person(self, person_id: str) -> int: ...
-
-    @abstractmethod
-    def _remove_sample(self, sample_id: str) -> None:
-        """Delete one sample or raise SampleNotFoundError."""
-
-    @abstractmethod
-    def _sample_image(self, sample_id: str) -> bytes | None: ...
-
-    @abstractmethod
-    def _has_sample(self, sample_id: str) -> bool: ...
-
-    @abstractmethod
-    def _add_samples(self, samples: Sequence[Sample]) -> None:
-        """Store samples durably (all or none) and make them searchable before returning."""
-
-    @abstractmethod
-    def _find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
-        """(sample_id, person_id) of a sample whose source image had this hash."""
-
-    @abstractmethod
-    def _nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
-        """Per query row: up to ``count`` nearest samples as (sample_id, person_id, cosine), best first."""
-
-    @abstractmethod
-    def _person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
-        """Each named person's (sample ids, embedding matrix); people without samples may be left out."""
-
-    @abstractmethod
-    def _iter_samples(self, batch: int) -> Iterator[list[Sample]]: ...
-
-    @abstractmethod
-    def _counts(self) -> tuple[int, int]: ...
-
-    @abstractmethod
-    def _index_info(self) -> dict[str, Any]: ...
 
 
 def pick_face(faces: Sequence[FaceEmbedding], image_size: tuple[int, int]) -> tuple[FaceEmbedding | None, str]:

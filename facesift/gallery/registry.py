@@ -1,28 +1,28 @@
 """Gallery URIs: which backend a URI names, and :func:`open_gallery`, the one way in.
 
-A backend is one file that registers itself for its URI schemes; the built-in ones are imported on first use, so
-pymilvus is only needed for a Milvus URI.
+A backend is one file whose :class:`~facesift.gallery.store.GalleryStore` registers itself for its URI schemes;
+the built-in ones are imported on first use, so pymilvus is only needed for a Milvus URI.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from facesift.errors import GalleryError, UnknownBackendError
+from facesift.gallery.gallery import Gallery, model_card
+from facesift.gallery.store import GalleryStore
+from facesift.pipeline import Pipeline
 from facesift.registry import Registry
 
-if TYPE_CHECKING:
-    from facesift.gallery.gallery import Gallery
-
-GALLERIES: Registry["Gallery"] = Registry("gallery URI scheme")
+GALLERIES: Registry[GalleryStore] = Registry("gallery URI scheme")
 #: schemes whose backend module is imported on first use (so pymilvus is only needed for Milvus)
 _BUILTIN = {"sqlite": "facesift.gallery.sqlite", "milvus": "facesift.gallery.milvus", "milvus-lite": "facesift.gallery.milvus"}
 
 
 def register_backend(*schemes: str) -> Callable[[type], type]:
-    """Class decorator: open URIs with these schemes with this backend."""
+    """Class decorator: open URIs with these schemes with this store (built as ``Store(uri, model=, dims=, **options)``)."""
 
     def decorate(backend: type) -> type:
         for scheme in schemes:
@@ -41,13 +41,22 @@ def split_uri(uri: str | Path) -> tuple[str, str]:
     return scheme.lower(), rest
 
 
-def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
+def open_gallery(
+    uri: str | Path,
+    *,
+    model: str = "sface",
+    detector: str = "yunet",
+    pipeline: Pipeline | None = None,
+    aggregation: str = "best",
+    **options: Any,
+) -> Gallery:
     """Open (creating if needed) the gallery at ``uri``.
 
     ``sqlite:///path/g.db`` or a plain path: embedded SQLite + ANN index (the default);
     ``milvus-lite:///path/m.db``: embedded Milvus; ``milvus://host:19530/name``: a Milvus server or cluster.
     Options: ``model`` (embedder, default sface), ``detector`` (default yunet), ``pipeline`` (a ready
-    :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``: how a person's samples make one score).
+    :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``: how a person's samples make one score); the
+    other options are the backend's (SQLite: ``exact_below``, ``expansion_search``...; Milvus: ``token``...).
     """
     scheme, _ = split_uri(uri)
     if scheme not in GALLERIES.names() and scheme in _BUILTIN:
@@ -61,4 +70,6 @@ def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
     if scheme not in GALLERIES.names():
         known = sorted(set(_BUILTIN) | set(GALLERIES.names()))
         raise UnknownBackendError(f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(known)}, or a plain path for SQLite")
-    return GALLERIES.create(scheme, uri=str(uri), **options)
+    card = model_card(model, pipeline, aggregation)  # bad options fail before the backend creates anything
+    store = GALLERIES.create(scheme, uri=str(uri), model=model, dims=card.dims, **options)
+    return Gallery(store, detector=detector, pipeline=pipeline, aggregation=aggregation)
