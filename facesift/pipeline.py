@@ -163,11 +163,13 @@ class Pipeline:
         policy: str = DEFAULT_FACE_POLICY,
         on_error: Literal["raise", "record"] = "record",
         progress: Callable[[int], None] | None = None,
+        start: int = 0,
     ) -> list[ImageFaces]:
         """Embeddings for many images, in input order.
 
         With ``on_error="record"`` an image that fails (unreadable, too large...) gets an ``ImageFaces``
-        with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised.
+        with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised. ``start`` numbers
+        the first image, so a caller feeding one list in chunks keeps one ``index`` and ``<input N>`` name.
         """
         check_face_policy(policy)  # before any work
         results: list[ImageFaces] = []
@@ -175,7 +177,7 @@ class Pipeline:
         pending: list[tuple[int, str, _Analysed]] = []
         window: deque[tuple[int, str, Future]] = deque()
         window_size = 4 * self.workers
-        iterator = enumerate(images)
+        iterator = enumerate(images, start)
 
         def flush() -> None:
             vectors, by = self._embed_crops(pending_crops, [r for _, _, a in pending for r in a.route])

@@ -2,7 +2,8 @@
 and enrolment outcomes, with vectors chosen so every expected answer is known exactly.
 
 ``MemoryStore`` is a real :class:`~facesift.gallery.store.GalleryStore` (dicts and a numpy brute-force search), and
-``ScriptedPipeline`` stands in for the models only: each image (a few bytes) "embeds" to the faces a test gives it.
+``ScriptedPipeline`` stands in for the models only: each image (a few bytes) "embeds" to the faces a test gives it
+(one test runs the real pipeline, for the input numbering enrolment relies on).
 Everything that decides is the real :class:`~facesift.gallery.Gallery`; the real-photo suites (test_gallery*.py)
 test the same decisions on real models and backends.
 """
@@ -356,3 +357,18 @@ def test_export_and_import_move_a_gallery_between_stores(tmp_path):
     assert target.search_embeddings(axis(1), k=1)[0][0].person_id == "alice"
     again = target.import_file(tmp_path / "g.jsonl.gz")
     assert (again.persons_added, again.samples_added, again.samples_skipped) == (0, 0, 3)
+
+
+def test_inputs_are_named_once_across_enrolment_chunks(scripted):
+    gallery = gallery_of({}, pipeline=scripted)  # one worker: enrolment embeds 4 images at a time
+    images = [scripted.script(f"alice-{i}", face(toward(0, 0.5, 10 + i))) for i in range(9)]
+    report = gallery.enroll("alice", images)
+    assert [(r.index, r.source) for r in report.results] == [(i, f"<input {i}>") for i in range(9)]
+    named = gallery.enroll("bob", images[:5], sources=[f"b{i}.jpg" for i in range(5)])
+    assert [r.source for r in named.results] == [f"b{i}.jpg" for i in range(5)]
+
+
+def test_the_pipeline_names_inputs_from_where_a_chunk_starts(pipeline, obama):
+    """The real pipeline: the numbering the enrolment above relies on (a path keeps its own name)."""
+    results = pipeline.represent_batch([obama.read_bytes(), obama], start=5)
+    assert [(r.index, r.source, len(r.faces)) for r in results] == [(5, "<input 5>", 1), (6, str(obama), 1)]

@@ -235,11 +235,10 @@ class Gallery:
         chunk = 4 * self.pipeline.workers
         for start in range(0, len(images), chunk):
             batch = images[start : start + chunk]
-            analysed = self.pipeline.represent_batch(batch, policy="all", on_error="record")
-            for offset, item in enumerate(analysed):
-                index = start + offset
-                source = sources[index] if sources is not None else item.source.replace(f"<input {offset}>", f"<input {index}>")
-                result = self._enroll_one(person_id, index, source, batch[offset], item, strict, keep_images, require_live)
+            analysed = self.pipeline.represent_batch(batch, policy="all", on_error="record", start=start)
+            for image, item in zip(batch, analysed, strict=True):
+                source = sources[item.index] if sources is not None else item.source
+                result = self._enroll_one(person_id, item.index, source, image, item, strict, keep_images, require_live)
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
