@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -128,9 +129,15 @@ class ImageFaces(_ToDict):
     error_type: str | None = None
 
 
+class VerificationDecision(str, Enum):
+    SAME_PERSON = "same_person"
+    DIFFERENT_PEOPLE = "different_people"
+
+
 @dataclass(frozen=True)
 class Verification(_ToDict):
-    """A 1:1 decision: are the faces in two images the same person, at which operating point."""
+    """A 1:1 decision: are the faces in two images the same person, at which operating point (``explanation``
+    says it in a sentence)."""
 
     verified: bool
     similarity: float
@@ -141,7 +148,8 @@ class Verification(_ToDict):
     face_b: Face
     quality_a: FaceQuality
     quality_b: FaceQuality
-    decision: str = ""
+    decision: VerificationDecision
+    explanation: str
 
 
 @dataclass(frozen=True)

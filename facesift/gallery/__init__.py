@@ -23,6 +23,7 @@ from facesift.gallery.results import (
     PhotoSearchResult,
     Sample,
     SampleInfo,
+    SearchDecision,
     SearchResult,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "PhotoSearchResult",
     "Sample",
     "SampleInfo",
+    "SearchDecision",
     "SearchResult",
     "open_gallery",
     "operating_point",

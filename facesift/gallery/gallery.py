@@ -34,6 +34,7 @@ from facesift.gallery.results import (
     PhotoSearchResult,
     Sample,
     SampleInfo,
+    SearchDecision,
     SearchResult,
 )
 from facesift.gallery.store import CONTRACT, GalleryStore
@@ -365,7 +366,7 @@ class Gallery:
         point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
         faces = self.pipeline.represent(image, policy=DEFAULT_FACE_POLICY)
         if not faces:
-            return SearchResult("no_face", (), point.threshold, point.false_match_rate, None, None, point)
+            return SearchResult(SearchDecision.NO_FACE, (), point.threshold, point.false_match_rate, None, None, point)
         return self._decide(faces[0], k, point)
 
     def search_faces(
@@ -404,7 +405,8 @@ class Gallery:
 
     def _decide_vector(self, vector: np.ndarray, k: int, point: OperatingPoint) -> SearchResult:
         candidates = tuple(self.search_embeddings(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)[0])
-        decision = "match" if candidates and candidates[0].similarity >= point.threshold else "unknown"
+        matched = bool(candidates) and candidates[0].similarity >= point.threshold
+        decision = SearchDecision.MATCH if matched else SearchDecision.UNKNOWN
         return SearchResult(decision, candidates, point.threshold, point.false_match_rate, None, None, point)
 
     def search_embeddings(self, vectors: np.ndarray, *, k: int = 5) -> list[list[Candidate]]:

@@ -1,4 +1,9 @@
-"""What a gallery stores and what its verbs return: people, samples, and the typed outcome of every decision."""
+"""What a gallery stores and what its verbs return: people, samples, and the typed outcome of every decision.
+
+Every outcome is a str-valued Enum (``EnrollOutcome``, ``CheckOutcome``, ``SearchDecision``; 1:1 verification's
+``VerificationDecision`` likewise), so JSON carries the bare value ("added", "owner", "match"); the sentences a
+person reads are separate fields (``reason``, ``reasons``).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,14 @@ class EnrollOutcome(str, Enum):
     CONFLICT = "conflict"
     INVALID_IMAGE = "invalid_image"
     SPOOF = "spoof"
+
+
+class SearchDecision(str, Enum):
+    """Who a searched face is: someone (``match``: the best person reaches the threshold), ``unknown``, or ``no_face``."""
+
+    MATCH = "match"
+    UNKNOWN = "unknown"
+    NO_FACE = "no_face"
 
 
 class CheckOutcome(str, Enum):
@@ -104,7 +117,7 @@ class Candidate(_ToDict):
 class SearchResult(_ToDict):
     """One face's answer: who it is (or "unknown"), at the operating point stated in ``operating_point``."""
 
-    decision: str  # "match" | "unknown" | "no_face"
+    decision: SearchDecision
     candidates: tuple[Candidate, ...]
     threshold: float
     false_match_rate: float | None
@@ -115,7 +128,7 @@ class SearchResult(_ToDict):
     @property
     def person_id(self) -> str | None:
         """The matched person, or None when the decision is not a match."""
-        return self.candidates[0].person_id if self.decision == "match" else None
+        return self.candidates[0].person_id if self.decision is SearchDecision.MATCH else None
 
 
 @dataclass(frozen=True)
