@@ -31,10 +31,13 @@ def write_export(
     """Write the header, then ``persons``, then ``samples`` (in batches). Returns the number of samples written."""
     written = 0
     with _open_text(path, "wt") as out:
-        header = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": model, "dims": dims, "persons": counts[0], "samples": counts[1]}
+        header = {
+            "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": model, "dims": dims, "persons": counts[0], "samples": counts[1],
+        }
         out.write(json.dumps(header) + "\n")
         for person in persons:
-            out.write(json.dumps({"type": "person", "person_id": person.person_id, "metadata": person.metadata, "created_at": person.created_at}) + "\n")
+            record = {"type": "person", "person_id": person.person_id, "metadata": person.metadata, "created_at": person.created_at}
+            out.write(json.dumps(record) + "\n")
         for batch in samples:
             for s in batch:
                 record = {
@@ -74,7 +77,8 @@ def _read(path: Path, model: str, dims: int) -> Iterator[Person | list[Sample]]:
             if embedding.shape != (dims,):
                 raise GalleryError(f"{path} line {number}: embedding has {embedding.size} values, expected {dims}")
             image = base64.b64decode(record["image"]) if record.get("image") else None
-            pending.append(Sample(record["sample_id"], record["person_id"], embedding, record["model"], float(record["quality"]), record["content_sha256"], float(record["created_at"]), image))
+            pending.append(Sample(record["sample_id"], record["person_id"], embedding, record["model"], float(record["quality"]),
+                                  record["content_sha256"], float(record["created_at"]), image))
             if len(pending) >= IMPORT_BATCH:
                 yield pending
                 pending = []
@@ -93,7 +97,9 @@ def _read_header(path: Path, line: str) -> dict:
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         raise GalleryError(f"{path} is not a facesift gallery export (its first line must name format {EXPORT_FORMAT!r})")
     if header.get("version") != EXPORT_VERSION:
-        raise GalleryError(f"{path} is format version {header.get('version')}; this facesift reads version {EXPORT_VERSION}: upgrade facesift")
+        raise GalleryError(
+            f"{path} is format version {header.get('version')}; this facesift reads version {EXPORT_VERSION}: upgrade facesift"
+        )
     return header
 
 

@@ -91,7 +91,9 @@ class Gallery:
     ``save_index()``, ``rebuild_index()``, ``expansion_search``) is reached on the gallery as on its store.
     """
 
-    def __init__(self, store: GalleryStore, *, detector: str = "yunet", pipeline: Pipeline | None = None, aggregation: str = "best") -> None:
+    def __init__(
+        self, store: GalleryStore, *, detector: str = "yunet", pipeline: Pipeline | None = None, aggregation: str = "best"
+    ) -> None:
         self.store = store
         self.card = model_card(store.model, pipeline, aggregation)
         if self.card.dims != store.dims:
@@ -280,14 +282,17 @@ class Gallery:
             if nearest and nearest[0][2] >= DUPLICATE_SIMILARITY:
                 sample_id, owner, similarity = nearest[0]
                 if owner == person_id:
-                    return result(EnrollOutcome.DUPLICATE, f"near-identical to sample {sample_id} (similarity {similarity:.3f})", sample_id, None, similarity, quality)
-                return result(EnrollOutcome.CONFLICT, f"near-identical to a sample of {owner!r} (similarity {similarity:.3f})", None, owner, similarity, quality)
+                    reason = f"near-identical to sample {sample_id} (similarity {similarity:.3f})"
+                    return result(EnrollOutcome.DUPLICATE, reason, sample_id, None, similarity, quality)
+                reason = f"near-identical to a sample of {owner!r} (similarity {similarity:.3f})"
+                return result(EnrollOutcome.CONFLICT, reason, None, owner, similarity, quality)
             if strict:
                 refusal = self._strict_refusal(person_id, chosen.embedding, self.operating_point().threshold)
                 if refusal is not None:
                     other, similarity, reason = refusal
                     return result(EnrollOutcome.CONFLICT, reason, None, other, similarity, quality)
-            sample = Sample(uuid.uuid4().hex, person_id, chosen.embedding.astype(np.float32), self.model, quality.score, digest, time.time(), image_bytes)
+            vector = chosen.embedding.astype(np.float32)
+            sample = Sample(uuid.uuid4().hex, person_id, vector, self.model, quality.score, digest, time.time(), image_bytes)
             self.store.add_samples([sample])
         return result(EnrollOutcome.ADDED, "added", sample.sample_id, quality=quality)
 
@@ -304,7 +309,8 @@ class Gallery:
         own = self._person_scores(vector[None, :], [person_id]).get(person_id)
         if own is None:
             if other[1] >= threshold:
-                return other[0], other[1], f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
+                reason = f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
+                return other[0], other[1], reason
             return None
         if other[1] > own[0]:
             reason = f"closer to {other[0]!r} (similarity {other[1]:.3f}) than to {person_id!r} ({own[0]:.3f})"
@@ -517,7 +523,8 @@ class Gallery:
             return outcome(CheckOutcome.OWNER, [reason], chosen, owner_sim, other, other_sim)
         if other_sim is not None and other_sim >= limit:
             own_text = "no samples" if owner_sim is None else f"{owner_sim:.3f}"
-            return outcome(CheckOutcome.OTHER_PERSON, [f"matches {other!r} better (similarity {other_sim:.3f} >= {limit:.3f}; {person_id!r}: {own_text})"], chosen, owner_sim, other, other_sim)
+            reason = f"matches {other!r} better (similarity {other_sim:.3f} >= {limit:.3f}; {person_id!r}: {own_text})"
+            return outcome(CheckOutcome.OTHER_PERSON, [reason], chosen, owner_sim, other, other_sim)
         if owner_sim is None:
             reason = f"{person_id!r} has no samples to compare with, and nobody else matches"
         else:

@@ -71,7 +71,9 @@ class MilvusStore:
         else:
             dims = next(f["params"]["dim"] for f in client.describe_collection(self._samples)["fields"] if f["name"] == "embedding")
             if int(dims) != self.dims:
-                raise GalleryError(f"The Milvus collection {self._samples} holds {dims}-d embeddings, not {self.dims}-d {self.model!r} ones")
+                raise GalleryError(
+                    f"The Milvus collection {self._samples} holds {dims}-d embeddings, not {self.dims}-d {self.model!r} ones"
+                )
         if not client.has_collection(self._persons):
             schema = client.create_schema(auto_id=False)
             schema.add_field("person_id", DataType.VARCHAR, is_primary=True, max_length=256)
@@ -105,7 +107,8 @@ class MilvusStore:
         taken = self.existing([pid for pid, _, _ in rows])
         if taken:
             raise PersonExistsError(f"A person {sorted(taken)[0]!r} already exists; enrol more samples with enroll(), or remove() first")
-        records = [{"person_id": pid, "metadata": json.dumps(meta), "created_at": created, "placeholder": [0.0, 0.0]} for pid, meta, created in rows]
+        records = [{"person_id": pid, "metadata": json.dumps(meta), "created_at": created, "placeholder": [0.0, 0.0]}
+                   for pid, meta, created in rows]
         if any(len(r["metadata"]) > 65_535 for r in records):
             raise GalleryError("Person metadata is limited to 64 KB of JSON on Milvus")
         for start in range(0, len(records), 5000):
@@ -208,7 +211,8 @@ class MilvusStore:
         fields = ["sample_id", "person_id", "embedding", "model", "quality", "content_sha256", "created_at"]
         for rows in self._iterate(self._samples, fields, batch):
             yield [
-                Sample(r["sample_id"], r["person_id"], np.asarray(r["embedding"], np.float32), r["model"], r["quality"], r["content_sha256"], r["created_at"])
+                Sample(r["sample_id"], r["person_id"], np.asarray(r["embedding"], np.float32), r["model"], r["quality"],
+                       r["content_sha256"], r["created_at"])
                 for r in rows
             ]
 

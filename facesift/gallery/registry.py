@@ -69,7 +69,9 @@ def open_gallery(
             ) from exc
     if scheme not in GALLERIES.names():
         known = sorted(set(_BUILTIN) | set(GALLERIES.names()))
-        raise UnknownBackendError(f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(known)}, or a plain path for SQLite")
+        raise UnknownBackendError(
+            f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(known)}, or a plain path for SQLite"
+        )
     card = model_card(model, pipeline, aggregation)  # bad options fail before the backend creates anything
     store = GALLERIES.create(scheme, uri=str(uri), model=model, dims=card.dims, **options)
     return Gallery(store, detector=detector, pipeline=pipeline, aggregation=aggregation)

@@ -365,10 +365,12 @@ class SQLiteStore:
                 people.update(db.execute(f"SELECT person_id, pkey FROM persons WHERE person_id IN ({_marks(chunk)})", chunk))
             if len(people) < len(ids):  # removed by another process since it was checked
                 raise PersonNotFoundError(f"No person {sorted(set(ids) - set(people))[0]!r} in the gallery (removed meanwhile?)")
-            insert = "INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            insert = ("INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)")
 
             def row(s: Sample) -> tuple:
-                return (s.sample_id, people[s.person_id], np.asarray(s.embedding, "<f4").tobytes(), s.model, s.quality, s.content_sha256, s.created_at)
+                vector = np.asarray(s.embedding, "<f4").tobytes()
+                return (s.sample_id, people[s.person_id], vector, s.model, s.quality, s.content_sha256, s.created_at)
 
             db.executemany(insert, [row(s) for s in samples if s.image is None])
             for sample in (s for s in samples if s.image is not None):
@@ -384,7 +386,8 @@ class SQLiteStore:
 
     def find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
         row = self._db.execute(
-            "SELECT s.sample_id, p.person_id FROM samples s JOIN persons p USING (pkey) WHERE s.content_sha256 = ? LIMIT 1", (content_sha256,)
+            "SELECT s.sample_id, p.person_id FROM samples s JOIN persons p USING (pkey) WHERE s.content_sha256 = ? LIMIT 1",
+            (content_sha256,),
         ).fetchone()
         return (row[0], row[1]) if row else None
 
@@ -404,7 +407,8 @@ class SQLiteStore:
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
             for key, sample_id, person_id, blob in self._db.execute(
-                f"SELECT s.key, s.sample_id, p.person_id, s.embedding FROM samples s JOIN persons p USING (pkey) WHERE s.key IN ({_marks(chunk)})", chunk
+                f"SELECT s.key, s.sample_id, p.person_id, s.embedding FROM samples s JOIN persons p USING (pkey) "
+                f"WHERE s.key IN ({_marks(chunk)})", chunk,
             ):
                 found[key] = (sample_id, person_id, blob)
         results = []
@@ -422,7 +426,8 @@ class SQLiteStore:
         ids = list(person_ids)
         grouped: dict[str, tuple[list[str], list[bytes]]] = {}
         rows = self._db.execute(
-            f"SELECT p.person_id, s.sample_id, s.embedding FROM samples s JOIN persons p USING (pkey) WHERE p.person_id IN ({_marks(ids)})", ids
+            f"SELECT p.person_id, s.sample_id, s.embedding FROM samples s JOIN persons p USING (pkey) WHERE p.person_id IN ({_marks(ids)})",
+            ids,
         )
         for person_id, sample_id, blob in rows:
             entry = grouped.setdefault(person_id, ([], []))
@@ -442,7 +447,8 @@ class SQLiteStore:
                 return
             last = rows[-1][0]
             yield [
-                Sample(sid, pid, np.frombuffer(blob, "<f4").astype(np.float32), model, quality, sha, created, bytes(image) if image is not None else None)
+                Sample(sid, pid, np.frombuffer(blob, "<f4").astype(np.float32), model, quality, sha, created,
+                       bytes(image) if image is not None else None)
                 for _, sid, pid, blob, model, quality, sha, created, image in rows
             ]
 
