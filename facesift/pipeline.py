@@ -160,16 +160,15 @@ class Pipeline:
         self,
         images: Iterable[ImageInput],
         *,
+        start: int = 0,
         policy: str = DEFAULT_FACE_POLICY,
         on_error: Literal["raise", "record"] = "record",
         progress: Callable[[int], None] | None = None,
-        start: int = 0,
     ) -> list[ImageFaces]:
-        """Embeddings for many images, in input order.
+        """Embeddings for many images, in input order, numbered from ``start`` (one list fed in chunks keeps one numbering).
 
         With ``on_error="record"`` an image that fails (unreadable, too large...) gets an ``ImageFaces``
-        with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised. ``start`` numbers
-        the first image, so a caller feeding one list in chunks keeps one ``index`` and ``<input N>`` name.
+        with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised.
         """
         check_face_policy(policy)  # before any work
         results: list[ImageFaces] = []
