@@ -25,7 +25,7 @@ import numpy as np
 
 from facesift.evaluation.datasets import read_pairs
 from facesift.evaluation.embeddings import cached_faces
-from facesift.gallery.base import AMBIGUOUS_CHOICE_RATIO, pick_face
+from facesift.gallery.gallery import AMBIGUOUS_CHOICE_RATIO, pick_face
 from facesift.pipeline import choice_scores, select_faces
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, judge
 from facesift.recognition import load_card

@@ -74,7 +74,7 @@ def people(q):
     top = gallery.search_embeddings(q, k=1)[0][0]
     return top.person_id, top.similarity
 
-index = gallery._index  # the usearch index alone: what its settings cost, without the SQLite re-rank
+index = gallery.store._index  # the usearch index alone: what its settings cost, without the SQLite re-rank
 for ef in json.loads(sys.argv[4]):
     gallery.expansion_search = ef
     gallery.search_embeddings(queries[:50], k=1)  # warm up

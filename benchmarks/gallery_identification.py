@@ -24,8 +24,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from facesift.gallery import open_gallery  # noqa: E402
-from facesift.gallery.base import Sample  # noqa: E402
+from facesift.gallery import (
+    Sample,  # noqa: E402
+    open_gallery,  # noqa: E402
+)
 from facesift.recognition import load_card  # noqa: E402
 
 FACES = Path(os.environ.get("FACESIFT_FACES_DIR", REPO.parent / "shared" / "faces"))

@@ -191,12 +191,13 @@ class Pipeline:
         self,
         images: Iterable[ImageInput],
         *,
+        start: int = 0,
         policy: str = DEFAULT_FACE_POLICY,
         on_error: Literal["raise", "record"] = "record",
         progress: Callable[[int], None] | None = None,
         crop_transform: CropTransform | None = None,
     ) -> list[ImageFaces]:
-        """Embeddings for many images, in input order.
+        """Embeddings for many images, in input order, numbered from ``start`` (one list fed in chunks keeps one numbering).
 
         With ``on_error="record"`` an image that fails (unreadable, too large...) gets an ``ImageFaces``
         with ``error`` set and the batch goes on; with ``"raise"`` the first failure is raised.
@@ -211,7 +212,7 @@ class Pipeline:
         pending: list[tuple[int, str, _Analysed]] = []
         window: deque[tuple[int, str, Future]] = deque()
         window_size = 4 * self.workers
-        iterator = enumerate(images)
+        iterator = enumerate(images, start)
 
         def flush() -> None:
             vectors, by = self._embed_crops(pending_crops, [r for _, _, a in pending for r in a.route])

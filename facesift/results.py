@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -154,9 +155,15 @@ class ImageFaces(Serialisable):
     error_type: str | None = None
 
 
+class VerificationDecision(str, Enum):
+    SAME_PERSON = "same_person"
+    DIFFERENT_PEOPLE = "different_people"
+
+
 @dataclass(frozen=True)
 class Verification(Serialisable):
-    """A 1:1 decision: are the faces in two images the same person, at which operating point."""
+    """A 1:1 decision: are the faces in two images the same person, at which operating point (``explanation``
+    says it in a sentence)."""
 
     verified: bool
     similarity: float
@@ -167,7 +174,8 @@ class Verification(Serialisable):
     face_b: Face
     quality_a: FaceQuality
     quality_b: FaceQuality
-    decision: str = ""
+    decision: VerificationDecision
+    explanation: str
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline
 from facesift.recognition import ModelCard
-from facesift.results import Verification
+from facesift.results import Verification, VerificationDecision
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,7 +46,7 @@ def verify_images(
     similarity = cosine_similarity(face_a.embedding, face_b.embedding)
     verified = similarity >= limit
     point = f"false-match rate {fmr:g}" if fmr is not None else "a caller-set threshold"
-    decision = (
+    explanation = (
         f"{'Same person' if verified else 'Different people'}: similarity {similarity:.3f} is "
         f"{'at or above' if verified else 'below'} the threshold {limit:.3f} ({point}, model {pipeline.model})"
     )
@@ -60,5 +60,6 @@ def verify_images(
         face_b=face_b.face,
         quality_a=face_a.quality,
         quality_b=face_b.quality,
-        decision=decision,
+        decision=VerificationDecision.SAME_PERSON if verified else VerificationDecision.DIFFERENT_PEOPLE,
+        explanation=explanation,
     )

@@ -98,8 +98,7 @@ def test_detector_none_embeds_a_face_that_fills_the_image(faces):
 
 
 def test_gallery_require_live_refuses_a_print(faces, tmp_path):
-    from facesift.gallery import open_gallery
-    from facesift.gallery.base import CheckOutcome, EnrollOutcome
+    from facesift.gallery import CheckOutcome, EnrollOutcome, open_gallery
 
     samples = read_liveness(faces / "nuaa-dev")
     held = sorted(held_out_subjects(samples))[0]

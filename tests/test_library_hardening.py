@@ -40,7 +40,7 @@ def test_deleted_faces_leave_no_trace_in_the_gallery_files(tmp_path, pipeline, f
     gallery.save_index()  # the index file holds every vector now, as it would after any save
     vectors = {}
     for name in photos:
-        _, vector = gallery._person_vectors([f"person-{name}-7f3a"])[f"person-{name}-7f3a"]
+        _, vector = gallery.store.person_vectors([f"person-{name}-7f3a"])[f"person-{name}-7f3a"]
         vectors[name] = vector[0]
     gallery.remove_sample(reports["obama"].results[0].sample_id)
     assert gallery.remove("person-biden-7f3a") == 1

@@ -13,6 +13,7 @@ import pytest
 
 import facesift
 from facesift.recognition import load_card
+from facesift.results import VerificationDecision
 from facesift.verification import cosine_similarity
 
 
@@ -69,11 +70,14 @@ def test_verify_returns_a_full_typed_result(obama, biden, faces):
     assert same.verified and same.similarity > same.threshold
     assert same.false_match_rate == 1e-3 and same.model == "sface"
     assert same.threshold == pytest.approx(load_card("sface").threshold_for(1e-3))
-    assert "Same person" in same.decision and same.quality_a.acceptable
+    assert same.decision is VerificationDecision.SAME_PERSON and same.explanation.startswith("Same person: similarity")
+    assert same.quality_a.acceptable
     different = facesift.verify(obama, biden)
-    assert not different.verified and "Different people" in different.decision
+    assert not different.verified and different.decision is VerificationDecision.DIFFERENT_PEOPLE
+    assert "Different people" in different.explanation
     record = json.loads(json.dumps(different.to_dict()))
-    assert set(record) >= {"verified", "similarity", "threshold", "face_a", "face_b", "quality_a", "model"}
+    assert set(record) >= {"verified", "similarity", "threshold", "face_a", "face_b", "quality_a", "model", "explanation"}
+    assert record["decision"] == "different_people"
 
 
 def test_operating_points(obama, faces):

@@ -129,7 +129,7 @@ def verify(
         return
     colour = "green" if result.verified else "yellow"
     console.print(f"[bold {colour}]{'SAME PERSON' if result.verified else 'DIFFERENT PEOPLE'}[/]")
-    console.print(result.decision)
+    console.print(result.explanation)
     for label, quality in (("first", result.quality_a), ("second", result.quality_b)):
         if quality.reasons:
             console.print(f"[dim]{label} face quality {quality.score:.2f}: {'; '.join(quality.reasons)}[/]")
@@ -195,5 +195,5 @@ def demo() -> None:
         console.print(f"  box {[round(v) for v in item.face.box]}, score {item.face.score:.2f}, quality {item.quality.score:.2f}")
     smaller = cv2.resize(photo, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     same = facesift.verify(photo, smaller[:, ::-1])
-    console.print(f"the photo against a smaller, mirrored copy: {same.decision}")
+    console.print(f"the photo against a smaller, mirrored copy: {same.explanation}")
     console.print("facesift works on this machine.")

@@ -26,7 +26,8 @@ from facesift.errors import DatasetError
 from facesift.evaluation.datasets import _image_files
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import FAILED_SCORE, FAILURE_POLICY, PairsReport, ProgressCallback, SliceResult, _progress, _summary
-from facesift.gallery.base import AGGREGATIONS, MEAN_TOP
+from facesift.gallery.gallery import MEAN_TOP
+from facesift.gallery.operating_point import AGGREGATIONS
 
 YOUNG_FOLDER = "y"
 #: age-gap bins (years) for a CSV with ages: [low, high)

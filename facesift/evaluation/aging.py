@@ -22,7 +22,7 @@ from facesift.errors import InvalidArgumentError
 from facesift.evaluation import metrics
 from facesift.evaluation.agegap import read_layout
 from facesift.evaluation.pairs import ProgressCallback
-from facesift.gallery.base import CheckOutcome, open_gallery
+from facesift.gallery import CheckOutcome, open_gallery
 from facesift.gallery.template_aging import AgingPolicy, TemplateAging
 from facesift.pipeline import get_pipeline
 from facesift.results import Serialisable

@@ -213,7 +213,7 @@ def aggregation_effect(vectors: np.ndarray, labels: np.ndarray, thresholds: list
     one sample": enrol m random samples of every person with more than m, probe with every other person's images,
     count aggregated scores above each threshold against single-sample scores; a is the least-squares slope of
     log(ratio) against log(m) (through the origin), over the thresholds and m."""
-    from facesift.gallery.base import MEAN_TOP
+    from facesift.gallery.gallery import MEAN_TOP
 
     rng = np.random.default_rng(seed)
     people = np.unique(labels)

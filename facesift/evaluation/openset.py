@@ -21,7 +21,7 @@ import numpy as np
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import ProgressCallback, _progress
-from facesift.gallery.base import MEAN_TOP
+from facesift.gallery.gallery import MEAN_TOP
 from facesift.gallery.operating_point import AGGREGATIONS, DEFAULT_FPIR, operating_point
 from facesift.recognition import load_card
 from facesift.results import Serialisable

@@ -6,10 +6,10 @@
         print(gallery.check("alice", "new_profile.jpg").outcome)
 """
 
-from facesift.gallery.base import (
-    AGGREGATIONS,
-    PERSON_ID_MAX,
-    PERSON_ID_RULE,
+from facesift.gallery.gallery import PERSON_ID_MAX, PERSON_ID_RULE, Gallery, pick_face, validate_person_id
+from facesift.gallery.operating_point import AGGREGATIONS, DEFAULT_FPIR, OperatingPoint, operating_point, resolve_operating_point
+from facesift.gallery.registry import open_gallery, register_backend
+from facesift.gallery.results import (
     Candidate,
     CheckOutcome,
     CheckResult,
@@ -17,20 +17,15 @@ from facesift.gallery.base import (
     EnrollOutcome,
     EnrollReport,
     EnrollResult,
-    Gallery,
     GalleryStats,
     ImportReport,
     Person,
     PhotoSearchResult,
     Sample,
     SampleInfo,
+    SearchDecision,
     SearchResult,
-    open_gallery,
-    pick_face,
-    register_backend,
-    validate_person_id,
 )
-from facesift.gallery.operating_point import DEFAULT_FPIR, OperatingPoint, operating_point, resolve_operating_point
 
 __all__ = [
     "AGGREGATIONS",
@@ -52,6 +47,7 @@ __all__ = [
     "PhotoSearchResult",
     "Sample",
     "SampleInfo",
+    "SearchDecision",
     "SearchResult",
     "open_gallery",
     "operating_point",

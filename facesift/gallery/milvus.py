@@ -18,7 +18,8 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from facesift.errors import GalleryError, PersonExistsError, SampleNotFoundError
-from facesift.gallery.base import Gallery, Person, Sample, SampleInfo, register_backend, split_uri
+from facesift.gallery.registry import register_backend, split_uri
+from facesift.gallery.results import Person, Sample, SampleInfo
 
 _MAX_LIMIT = 16_384  # Milvus's cap on limit (+ offset) of one query or search
 
@@ -29,12 +30,14 @@ def _literal(value: Any) -> str:
 
 
 @register_backend("milvus", "milvus-lite")
-class MilvusGallery(Gallery):
+class MilvusStore:
+    """Milvus or Milvus Lite (a :class:`~facesift.gallery.store.GalleryStore`)."""
+
     backend = "milvus"
     supports_images = False
 
-    def __init__(self, uri: str, *, token: str = "", index_type: str = "AUTOINDEX", **options: Any) -> None:
-        super().__init__(uri, **options)
+    def __init__(self, uri: str, *, model: str, dims: int, token: str = "", index_type: str = "AUTOINDEX") -> None:
+        self.uri, self.model, self.dims = uri, model, dims
         scheme, rest = split_uri(uri)
         if scheme == "milvus-lite":
             if not rest.endswith(".db"):
@@ -68,7 +71,9 @@ class MilvusGallery(Gallery):
         else:
             dims = next(f["params"]["dim"] for f in client.describe_collection(self._samples)["fields"] if f["name"] == "embedding")
             if int(dims) != self.dims:
-                raise GalleryError(f"The Milvus collection {self._samples} holds {dims}-d embeddings, not {self.dims}-d {self.model!r} ones")
+                raise GalleryError(
+                    f"The Milvus collection {self._samples} holds {dims}-d embeddings, not {self.dims}-d {self.model!r} ones"
+                )
         if not client.has_collection(self._persons):
             schema = client.create_schema(auto_id=False)
             schema.add_field("person_id", DataType.VARCHAR, is_primary=True, max_length=256)
@@ -80,10 +85,9 @@ class MilvusGallery(Gallery):
             client.create_collection(self._persons, schema=schema, index_params=index, consistency_level="Strong")
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     # --- helpers -------------------------------------------------------------------------------------
     def _query(self, collection: str, filter: str, fields: list[str], limit: int = _MAX_LIMIT) -> list[dict]:
@@ -99,18 +103,19 @@ class MilvusGallery(Gallery):
         return Person(row["person_id"], json.loads(row["metadata"]), self._sample_count(row["person_id"]), float(row["created_at"]))
 
     # --- storage primitives --------------------------------------------------------------------------
-    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
-        taken = self._existing([pid for pid, _, _ in rows])
+    def add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
+        taken = self.existing([pid for pid, _, _ in rows])
         if taken:
             raise PersonExistsError(f"A person {sorted(taken)[0]!r} already exists; enrol more samples with enroll(), or remove() first")
-        records = [{"person_id": pid, "metadata": json.dumps(meta), "created_at": created, "placeholder": [0.0, 0.0]} for pid, meta, created in rows]
+        records = [{"person_id": pid, "metadata": json.dumps(meta), "created_at": created, "placeholder": [0.0, 0.0]}
+                   for pid, meta, created in rows]
         if any(len(r["metadata"]) > 65_535 for r in records):
             raise GalleryError("Person metadata is limited to 64 KB of JSON on Milvus")
         for start in range(0, len(records), 5000):
             self._client.insert(self._persons, records[start : start + 5000])
         return [Person(pid, meta, 0, created) for pid, meta, created in rows]
 
-    def _existing(self, person_ids: Sequence[str]) -> set[str]:
+    def existing(self, person_ids: Sequence[str]) -> set[str]:
         ids = list(person_ids)
         found: set[str] = set()
         for start in range(0, len(ids), 1000):
@@ -118,11 +123,11 @@ class MilvusGallery(Gallery):
             found.update(r["person_id"] for r in self._query(self._persons, f"person_id in {_literal(chunk)}", ["person_id"], len(chunk)))
         return found
 
-    def _get_person(self, person_id: str) -> Person | None:
+    def get_person(self, person_id: str) -> Person | None:
         rows = self._query(self._persons, f"person_id == {_literal(person_id)}", ["person_id", "metadata", "created_at"], 1)
         return self._person(rows[0]) if rows else None
 
-    def _list_persons(self, offset: int, limit: int, contains: str) -> list[Person]:
+    def list_persons(self, offset: int, limit: int, contains: str) -> list[Person]:
         # Milvus caps offset + limit; ordering by id keeps pages stable across calls
         rows = self._query(self._persons, "", ["person_id", "metadata", "created_at"], _MAX_LIMIT)
         if len(rows) == _MAX_LIMIT:
@@ -132,36 +137,36 @@ class MilvusGallery(Gallery):
             rows = [r for r in rows if contains.lower() in r["person_id"].lower()]
         return [self._person(row) for row in rows[offset : offset + limit]]
 
-    def _samples_of(self, person_id: str) -> list[SampleInfo]:
+    def samples_of(self, person_id: str) -> list[SampleInfo]:
         rows = self._query(self._samples, f"person_id == {_literal(person_id)}", ["sample_id", "quality", "created_at"])
         rows.sort(key=lambda r: (r["created_at"], r["sample_id"]))
         return [SampleInfo(r["sample_id"], person_id, float(r["quality"]), float(r["created_at"]), False) for r in rows]
 
-    def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]:
+    def metadata(self, person_ids: Iterable[str]) -> dict[str, dict]:
         ids = list(person_ids)
         rows = self._query(self._persons, f"person_id in {_literal(ids)}", ["person_id", "metadata"], len(ids))
         return {row["person_id"]: json.loads(row["metadata"]) for row in rows}
 
-    def _remove_person(self, person_id: str) -> int:
+    def remove_person(self, person_id: str) -> int:
         removed = self._sample_count(person_id)
         self._client.delete(self._samples, filter=f"person_id == {_literal(person_id)}")
         self._client.delete(self._persons, filter=f"person_id == {_literal(person_id)}")
         return removed
 
-    def _remove_sample(self, sample_id: str) -> None:
-        if not self._has_sample(sample_id):
+    def remove_sample(self, sample_id: str) -> None:
+        if not self.has_sample(sample_id):
             raise SampleNotFoundError(f"No sample {sample_id!r} in the gallery")
         self._client.delete(self._samples, ids=[sample_id])
 
-    def _sample_image(self, sample_id: str) -> bytes | None:
-        if not self._has_sample(sample_id):
+    def sample_image(self, sample_id: str) -> bytes | None:
+        if not self.has_sample(sample_id):
             raise SampleNotFoundError(f"No sample {sample_id!r} in the gallery")
         return None
 
-    def _has_sample(self, sample_id: str) -> bool:
+    def has_sample(self, sample_id: str) -> bool:
         return bool(self._client.get(self._samples, ids=[sample_id], output_fields=["sample_id"]))
 
-    def _add_samples(self, samples: Sequence[Sample]) -> None:
+    def add_samples(self, samples: Sequence[Sample]) -> None:
         if any(s.image is not None for s in samples):
             raise GalleryError("The Milvus backend does not store images (no binary field type); enrol with keep_images=False")
         rows = [
@@ -174,18 +179,18 @@ class MilvusGallery(Gallery):
         for start in range(0, len(rows), 5000):
             self._client.insert(self._samples, rows[start : start + 5000])
 
-    def _find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
+    def find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
         rows = self._query(self._samples, f"content_sha256 == {_literal(content_sha256)}", ["sample_id", "person_id"], 1)
         return (rows[0]["sample_id"], rows[0]["person_id"]) if rows else None
 
-    def _nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
+    def nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
         hits = self._client.search(
             self._samples, data=[v for v in np.asarray(vectors, np.float32)], limit=min(count, _MAX_LIMIT),
             output_fields=["person_id"], search_params={"metric_type": "IP"},
         )
         return [[(h["sample_id"], h["entity"]["person_id"], float(h["distance"])) for h in row] for row in hits]
 
-    def _person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+    def person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
         rows = self._query(self._samples, f"person_id in {_literal(list(person_ids))}", ["sample_id", "person_id", "embedding"])
         grouped: dict[str, tuple[list[str], list]] = {}
         for row in rows:
@@ -202,17 +207,18 @@ class MilvusGallery(Gallery):
         finally:
             iterator.close()
 
-    def _iter_samples(self, batch: int) -> Iterator[list[Sample]]:
+    def iter_samples(self, batch: int) -> Iterator[list[Sample]]:
         fields = ["sample_id", "person_id", "embedding", "model", "quality", "content_sha256", "created_at"]
         for rows in self._iterate(self._samples, fields, batch):
             yield [
-                Sample(r["sample_id"], r["person_id"], np.asarray(r["embedding"], np.float32), r["model"], r["quality"], r["content_sha256"], r["created_at"])
+                Sample(r["sample_id"], r["person_id"], np.asarray(r["embedding"], np.float32), r["model"], r["quality"],
+                       r["content_sha256"], r["created_at"])
                 for r in rows
             ]
 
-    def _counts(self) -> tuple[int, int]:
+    def counts(self) -> tuple[int, int]:
         return self._count(self._persons), self._count(self._samples)
 
-    def _index_info(self) -> dict[str, Any]:
+    def index_info(self) -> dict[str, Any]:
         info = self._client.describe_index(self._samples, "embedding")
         return {"kind": f"Milvus {info.get('index_type')} ({info.get('metric_type')})", "collections": [self._samples, self._persons]}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from facesift.gallery.base import Gallery
+    from facesift.gallery.gallery import Gallery
 
 #: the person-metadata key holding a family or household id
 FAMILY_KEY = "family"

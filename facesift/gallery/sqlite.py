@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -22,7 +23,8 @@ import numpy as np
 from usearch.index import Index
 
 from facesift.errors import GalleryClosedError, GalleryError, PersonExistsError, PersonNotFoundError, SampleNotFoundError
-from facesift.gallery.base import Gallery, Person, Sample, SampleInfo, register_backend, split_uri
+from facesift.gallery.registry import register_backend, split_uri
+from facesift.gallery.results import Person, Sample, SampleInfo
 
 SCHEMA_VERSION = 1
 #: how many samples the index proposes per query at least, to be re-ranked exactly
@@ -49,15 +51,19 @@ CREATE TRIGGER IF NOT EXISTS sample_removed AFTER DELETE ON samples BEGIN
 
 
 @register_backend("sqlite")
-class SQLiteGallery(Gallery):
-    """SQLite + usearch HNSW. Many processes may open the same file; writers take turns (busy timeout)."""
+class SQLiteStore:
+    """SQLite + usearch HNSW (a :class:`~facesift.gallery.store.GalleryStore`). Many processes may open the same
+    file; writers take turns (busy timeout)."""
 
     backend = "sqlite"
+    supports_images = True
 
     def __init__(
         self,
         uri: str,
         *,
+        model: str,
+        dims: int,
         exact_below: int = 15_000,
         connectivity: int = 32,
         expansion_add: int = 128,
@@ -65,9 +71,9 @@ class SQLiteGallery(Gallery):
         dtype: str = "i8",
         busy_timeout: float = 30.0,
         save_every: int = 100_000,
-        **options: Any,
     ) -> None:
-        super().__init__(uri, **options)
+        self.uri, self.model, self.dims = uri, model, dims
+        self._lock = threading.RLock()  # its own maintenance (save, rebuild, settings) may be called directly
         _, rest = split_uri(uri)
         if not rest or rest == ":memory:":
             raise GalleryError("An SQLite gallery needs a file path, e.g. sqlite:///data/gallery.db")
@@ -158,7 +164,7 @@ class SQLiteGallery(Gallery):
             self.rebuild_index()
         else:
             self._catch_up()
-            if len(self._index) != self._counts()[1]:
+            if len(self._index) != self.counts()[1]:
                 self.rebuild_index()  # a stale or foreign file: never trust it over SQLite
 
     def rebuild_index(self) -> None:
@@ -274,7 +280,7 @@ class SQLiteGallery(Gallery):
             self._db = _Closed(self.path)
 
     # --- storage primitives --------------------------------------------------------------------------
-    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
+    def add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
         try:
             with self._write() as db:
                 db.executemany(
@@ -282,11 +288,11 @@ class SQLiteGallery(Gallery):
                     [(pid, json.dumps(meta), created) for pid, meta, created in rows],
                 )
         except sqlite3.IntegrityError:
-            taken = sorted(self._existing([pid for pid, _, _ in rows]))
+            taken = sorted(self.existing([pid for pid, _, _ in rows]))
             raise PersonExistsError(f"A person {taken[0]!r} already exists; enrol more samples with enroll(), or remove() first") from None
         return [Person(pid, meta, 0, created) for pid, meta, created in rows]
 
-    def _existing(self, person_ids: Sequence[str]) -> set[str]:
+    def existing(self, person_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         ids = list(person_ids)
         for start in range(0, len(ids), 900):
@@ -298,30 +304,30 @@ class SQLiteGallery(Gallery):
         "SELECT p.person_id, p.metadata, p.created_at, (SELECT COUNT(*) FROM samples s WHERE s.pkey = p.pkey) FROM persons p"
     )
 
-    def _get_person(self, person_id: str) -> Person | None:
+    def get_person(self, person_id: str) -> Person | None:
         row = self._db.execute(self._PERSON_SQL + " WHERE p.person_id = ?", (person_id,)).fetchone()
         return _person(row) if row else None
 
-    def _list_persons(self, offset: int, limit: int, contains: str) -> list[Person]:
+    def list_persons(self, offset: int, limit: int, contains: str) -> list[Person]:
         # an empty ``contains`` is in every id, so one query serves both cases
         rows = self._db.execute(
             self._PERSON_SQL + " WHERE instr(lower(p.person_id), lower(?)) > 0 ORDER BY p.pkey LIMIT ? OFFSET ?", (contains, limit, offset)
         )
         return [_person(row) for row in rows]
 
-    def _samples_of(self, person_id: str) -> list[SampleInfo]:
+    def samples_of(self, person_id: str) -> list[SampleInfo]:
         rows = self._db.execute(
             "SELECT s.sample_id, s.quality, s.created_at, i.key IS NOT NULL FROM samples s JOIN persons p USING (pkey) "
             "LEFT JOIN images i ON i.key = s.key WHERE p.person_id = ? ORDER BY s.key", (person_id,)
         )
         return [SampleInfo(sid, person_id, float(quality), float(created), bool(image)) for sid, quality, created, image in rows]
 
-    def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]:
+    def metadata(self, person_ids: Iterable[str]) -> dict[str, dict]:
         ids = list(person_ids)
         rows = self._db.execute(f"SELECT person_id, metadata FROM persons WHERE person_id IN ({_marks(ids)})", ids)
         return {pid: json.loads(meta) for pid, meta in rows}
 
-    def _remove_person(self, person_id: str) -> int:
+    def remove_person(self, person_id: str) -> int:
         with self._write() as db:
             removed = db.execute(
                 "DELETE FROM samples WHERE pkey = (SELECT pkey FROM persons WHERE person_id = ?)", (person_id,)
@@ -331,24 +337,24 @@ class SQLiteGallery(Gallery):
         self._erase_deleted()
         return removed
 
-    def _remove_sample(self, sample_id: str) -> None:
+    def remove_sample(self, sample_id: str) -> None:
         with self._write() as db:
             if db.execute("DELETE FROM samples WHERE sample_id = ?", (sample_id,)).rowcount == 0:
                 raise SampleNotFoundError(f"No sample {sample_id!r} in the gallery")
         self._after_write()
         self._erase_deleted()
 
-    def _sample_image(self, sample_id: str) -> bytes | None:
+    def sample_image(self, sample_id: str) -> bytes | None:
         row = self._db.execute("SELECT key FROM samples WHERE sample_id = ?", (sample_id,)).fetchone()
         if row is None:
             raise SampleNotFoundError(f"No sample {sample_id!r} in the gallery")
         image = self._db.execute("SELECT data FROM images WHERE key = ?", (row[0],)).fetchone()
         return bytes(image[0]) if image else None
 
-    def _has_sample(self, sample_id: str) -> bool:
+    def has_sample(self, sample_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM samples WHERE sample_id = ?", (sample_id,)).fetchone() is not None
 
-    def _add_samples(self, samples: Sequence[Sample]) -> None:
+    def add_samples(self, samples: Sequence[Sample]) -> None:
         if not samples:
             return
         with self._write() as db:
@@ -359,10 +365,12 @@ class SQLiteGallery(Gallery):
                 people.update(db.execute(f"SELECT person_id, pkey FROM persons WHERE person_id IN ({_marks(chunk)})", chunk))
             if len(people) < len(ids):  # removed by another process since it was checked
                 raise PersonNotFoundError(f"No person {sorted(set(ids) - set(people))[0]!r} in the gallery (removed meanwhile?)")
-            insert = "INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            insert = ("INSERT INTO samples (sample_id, pkey, embedding, model, quality, content_sha256, created_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)")
 
             def row(s: Sample) -> tuple:
-                return (s.sample_id, people[s.person_id], np.asarray(s.embedding, "<f4").tobytes(), s.model, s.quality, s.content_sha256, s.created_at)
+                vector = np.asarray(s.embedding, "<f4").tobytes()
+                return (s.sample_id, people[s.person_id], vector, s.model, s.quality, s.content_sha256, s.created_at)
 
             db.executemany(insert, [row(s) for s in samples if s.image is None])
             for sample in (s for s in samples if s.image is not None):
@@ -376,13 +384,14 @@ class SQLiteGallery(Gallery):
         if self._unsaved >= self.save_every:
             self.save_index()
 
-    def _find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
+    def find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
         row = self._db.execute(
-            "SELECT s.sample_id, p.person_id FROM samples s JOIN persons p USING (pkey) WHERE s.content_sha256 = ? LIMIT 1", (content_sha256,)
+            "SELECT s.sample_id, p.person_id FROM samples s JOIN persons p USING (pkey) WHERE s.content_sha256 = ? LIMIT 1",
+            (content_sha256,),
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def _nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
+    def nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
         """The index proposes at least ``RERANK`` samples per query; their float32 embeddings from SQLite
         give the exact similarities they are ranked by (so the true nearest wins whenever it was proposed)."""
         self._sync()
@@ -398,7 +407,8 @@ class SQLiteGallery(Gallery):
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
             for key, sample_id, person_id, blob in self._db.execute(
-                f"SELECT s.key, s.sample_id, p.person_id, s.embedding FROM samples s JOIN persons p USING (pkey) WHERE s.key IN ({_marks(chunk)})", chunk
+                f"SELECT s.key, s.sample_id, p.person_id, s.embedding FROM samples s JOIN persons p USING (pkey) "
+                f"WHERE s.key IN ({_marks(chunk)})", chunk,
             ):
                 found[key] = (sample_id, person_id, blob)
         results = []
@@ -412,11 +422,12 @@ class SQLiteGallery(Gallery):
             results.append([(present[i][0], present[i][1], float(sims[i])) for i in order])
         return results
 
-    def _person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+    def person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
         ids = list(person_ids)
         grouped: dict[str, tuple[list[str], list[bytes]]] = {}
         rows = self._db.execute(
-            f"SELECT p.person_id, s.sample_id, s.embedding FROM samples s JOIN persons p USING (pkey) WHERE p.person_id IN ({_marks(ids)})", ids
+            f"SELECT p.person_id, s.sample_id, s.embedding FROM samples s JOIN persons p USING (pkey) WHERE p.person_id IN ({_marks(ids)})",
+            ids,
         )
         for person_id, sample_id, blob in rows:
             entry = grouped.setdefault(person_id, ([], []))
@@ -424,7 +435,7 @@ class SQLiteGallery(Gallery):
             entry[1].append(blob)
         return {pid: (sample_ids, _vectors(blobs, self.dims)) for pid, (sample_ids, blobs) in grouped.items()}
 
-    def _iter_samples(self, batch: int) -> Iterator[list[Sample]]:
+    def iter_samples(self, batch: int) -> Iterator[list[Sample]]:
         last = 0
         while True:
             rows = self._db.execute(
@@ -436,16 +447,17 @@ class SQLiteGallery(Gallery):
                 return
             last = rows[-1][0]
             yield [
-                Sample(sid, pid, np.frombuffer(blob, "<f4").astype(np.float32), model, quality, sha, created, bytes(image) if image is not None else None)
+                Sample(sid, pid, np.frombuffer(blob, "<f4").astype(np.float32), model, quality, sha, created,
+                       bytes(image) if image is not None else None)
                 for _, sid, pid, blob, model, quality, sha, created, image in rows
             ]
 
-    def _counts(self) -> tuple[int, int]:
+    def counts(self) -> tuple[int, int]:
         persons = self._db.execute("SELECT COUNT(*) FROM persons").fetchone()[0]
         samples = self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         return persons, samples
 
-    def _index_info(self) -> dict[str, Any]:
+    def index_info(self) -> dict[str, Any]:
         self._sync()
         size = len(self._index)
         return {

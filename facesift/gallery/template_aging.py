@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from facesift.errors import GalleryError
-from facesift.gallery.base import DUPLICATE_SIMILARITY, CheckOutcome, CheckResult, Gallery, Sample, pick_face
+from facesift.gallery.gallery import DUPLICATE_SIMILARITY, Gallery, pick_face
+from facesift.gallery.results import CheckOutcome, CheckResult, Sample
 from facesift.image import ImageInput, image_sha256
 from facesift.results import Serialisable
 

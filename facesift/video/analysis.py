@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from facesift.detection import create_detector
-from facesift.gallery.base import Candidate, Gallery, open_gallery
+from facesift.gallery import Candidate, Gallery, open_gallery
 from facesift.pipeline import Pipeline, get_pipeline
 from facesift.results import Box, Serialisable, unserialised
 from facesift.video.decode import VideoInput, VideoReader

@@ -119,7 +119,8 @@ def test_verify_same_and_different_people_multipart_and_base64(service, people):
     same = post_files(service, "/v1/verify", [upload(people["obama"][0], "image_a"), upload(people["obama"][1], "image_b")])
     assert same.status_code == 200
     body = same.json()
-    assert body["verified"] is True and body["similarity"] >= body["threshold"] and body["decision"].startswith("Same person")
+    assert body["verified"] is True and body["similarity"] >= body["threshold"] and body["decision"] == "same_person"
+    assert body["explanation"].startswith("Same person: similarity")
     encoded = {name: "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
                for name, path in (("image_a", people["obama"][0]), ("image_b", people["biden"][0]))}
     different = requests.post(service.url + "/v1/verify", headers=service.auth(), json=encoded | {"false_match_rate": 0.01}, timeout=60)

@@ -1,35 +1,47 @@
-"""The gallery contract: people, their face samples, and the decisions made against them.
+"""The gallery's decisions: what enrolment accepts, how people are ranked, checked and found to be doubles.
 
 :class:`Gallery` holds every policy (what enrolment accepts, how a person's samples are aggregated, which
-threshold decides) once; a backend only stores people and samples and finds nearest samples. A backend is
-one file that registers itself for a URI scheme; :func:`open_gallery` picks it from the URI.
+threshold decides) once; a backend only stores people and samples and finds nearest samples.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import gzip
-import importlib
 import json
 import threading
 import time
 import uuid
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from facesift.errors import GalleryError, ImageError, InvalidArgumentError, InvalidPersonIdError, PersonNotFoundError, UnknownBackendError
+from facesift.errors import GalleryError, ImageError, InvalidArgumentError, InvalidPersonIdError, PersonNotFoundError
+from facesift.gallery.export import read_export, write_export
 from facesift.gallery.operating_point import AGGREGATIONS, OperatingPoint, resolve_operating_point
 from facesift.gallery.relatives import compare_relatives, merge_relatives
+from facesift.gallery.results import (
+    Candidate,
+    CheckOutcome,
+    CheckResult,
+    DuplicatePair,
+    EnrollOutcome,
+    EnrollReport,
+    EnrollResult,
+    GalleryStats,
+    ImportReport,
+    Person,
+    PhotoSearchResult,
+    Sample,
+    SampleInfo,
+    SearchDecision,
+    SearchResult,
+)
+from facesift.gallery.store import CONTRACT, GalleryStore
 from facesift.image import ImageInput, image_sha256, load_image
 from facesift.pipeline import DEFAULT_FACE_POLICY, Pipeline, choice_scores, get_pipeline
-from facesift.registry import Registry
-from facesift.results import Face, FaceEmbedding, FaceQuality, ImageFaces, Serialisable as _ToDict
+from facesift.recognition.base import ModelCard
+from facesift.results import FaceEmbedding, ImageFaces
 
 #: The one rule for person ids, in the library, the API and the page (which says it in these words).
 PERSON_ID_MAX = 256
@@ -37,10 +49,6 @@ PERSON_ID_RULE = (
     f"A person id has 1 to {PERSON_ID_MAX} characters: letters, digits, spaces and punctuation, "
     "but no / or \\ and no control characters."
 )
-
-#: Version of the export file format (JSON lines); bump it when a field changes meaning.
-EXPORT_FORMAT = "facesift-gallery"
-EXPORT_VERSION = 1
 
 #: A sample this similar to a stored one is the same photo (re-encoded, resized, lightly cropped).
 DUPLICATE_SIMILARITY = 0.95
@@ -51,245 +59,77 @@ AMBIGUOUS_CHOICE_RATIO = 0.7
 MEAN_TOP = 3
 
 
-class EnrollOutcome(str, Enum):
-    ADDED = "added"
-    NO_FACE = "no_face"
-    MULTIPLE_FACES = "multiple_faces"
-    LOW_QUALITY = "low_quality"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
-    INVALID_IMAGE = "invalid_image"
-    SPOOF = "spoof"
+def model_card(model: str, pipeline: Pipeline | None, aggregation: str) -> ModelCard:
+    """The card a gallery of ``model`` embeddings decides with (the pipeline's, if one is given), once the options
+    are known to be valid: checked before a backend creates anything."""
+    if aggregation not in AGGREGATIONS:
+        raise InvalidArgumentError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+    from facesift.recognition import load_card
+
+    card = pipeline.embedder.card if pipeline is not None else load_card(model)
+    if pipeline is not None and pipeline.model != model:
+        raise GalleryError(f"The pipeline embeds with {pipeline.model!r} but the gallery was opened for {model!r}")
+    return card
 
 
-class CheckOutcome(str, Enum):
-    OWNER = "owner"
-    OTHER_PERSON = "other_person"
-    UNKNOWN = "unknown"
-    NO_FACE = "no_face"
-    LOW_QUALITY = "low_quality"
-    MULTIPLE_FACES = "multiple_faces"
-    SPOOF = "spoof"
+class _FromStore:
+    """A gallery attribute that is its store's (where it is, its model and dims, its backend)."""
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
 
-@dataclass(frozen=True)
-class Person(_ToDict):
-    person_id: str
-    metadata: dict[str, Any]
-    sample_count: int
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Sample(_ToDict):
-    """One stored face: what a backend writes and reads. ``image`` only when enrolled with keep_images."""
-
-    sample_id: str
-    person_id: str
-    embedding: np.ndarray = field(repr=False)
-    model: str
-    quality: float
-    content_sha256: str
-    created_at: float
-    image: bytes | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class SampleInfo(_ToDict):
-    """What a gallery view shows of one sample (no vector, no image bytes)."""
-
-    sample_id: str
-    person_id: str
-    quality: float
-    created_at: float
-    has_image: bool
-
-
-@dataclass(frozen=True)
-class EnrollResult(_ToDict):
-    index: int
-    source: str
-    outcome: EnrollOutcome
-    sample_id: str | None
-    reason: str
-    other_person: str | None = None
-    similarity: float | None = None
-    quality: FaceQuality | None = None
-
-
-@dataclass(frozen=True)
-class EnrollReport(_ToDict):
-    person_id: str
-    results: tuple[EnrollResult, ...]
-
-    @property
-    def added(self) -> int:
-        return sum(r.outcome is EnrollOutcome.ADDED for r in self.results)
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"added": self.added}
-
-
-@dataclass(frozen=True)
-class Candidate(_ToDict):
-    rank: int
-    person_id: str
-    similarity: float
-    sample_id: str
-    metadata: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SearchResult(_ToDict):
-    """One face's answer: who it is (or "unknown"), at the operating point stated in ``operating_point``."""
-
-    decision: str  # "match" | "unknown" | "no_face"
-    candidates: tuple[Candidate, ...]
-    threshold: float
-    false_match_rate: float | None
-    face: Face | None
-    quality: FaceQuality | None
-    operating_point: OperatingPoint | None = None
-
-    @property
-    def person_id(self) -> str | None:
-        """The matched person, or None when the decision is not a match."""
-        return self.candidates[0].person_id if self.decision == "match" else None
-
-
-@dataclass(frozen=True)
-class PhotoSearchResult(_ToDict):
-    """Every face of one photo identified (the photo-tagging case): one :class:`SearchResult` per face, with its
-    box, largest face first; all taken at the same operating point."""
-
-    faces: tuple[SearchResult, ...]
-    operating_point: OperatingPoint
-
-
-@dataclass(frozen=True)
-class CheckResult(_ToDict):
-    outcome: CheckOutcome
-    person_id: str
-    owner_similarity: float | None
-    other_person: str | None
-    other_similarity: float | None
-    threshold: float
-    reasons: tuple[str, ...]
-    face: Face | None
-    quality: FaceQuality | None
-    operating_point: OperatingPoint | None = None
-
-
-@dataclass(frozen=True)
-class DuplicatePair(_ToDict):
-    person_a: str
-    person_b: str
-    similarity: float
-    operating_point: OperatingPoint | None = None
-
-
-@dataclass(frozen=True)
-class GalleryStats(_ToDict):
-    backend: str
-    uri: str
-    model: str
-    dims: int
-    persons: int
-    samples: int
-    index: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ImportReport(_ToDict):
-    persons_added: int
-    samples_added: int
-    samples_skipped: int
-
-
-# --- backend registry --------------------------------------------------------------------------------
-GALLERIES: Registry["Gallery"] = Registry("gallery URI scheme")
-#: schemes whose backend module is imported on first use (so pymilvus is only needed for Milvus)
-_BUILTIN = {"sqlite": "facesift.gallery.sqlite", "milvus": "facesift.gallery.milvus", "milvus-lite": "facesift.gallery.milvus"}
-
-
-def register_backend(*schemes: str) -> Callable[[type], type]:
-    """Class decorator: open URIs with these schemes with this backend."""
-
-    def decorate(backend: type) -> type:
-        for scheme in schemes:
-            GALLERIES.register(scheme)(backend)
-        return backend
-
-    return decorate
-
-
-def split_uri(uri: str | Path) -> tuple[str, str]:
-    """``scheme://rest`` -> (scheme, rest); a plain path is an SQLite file."""
-    text = str(uri)
-    if "://" not in text:
-        return "sqlite", text
-    scheme, rest = text.split("://", 1)
-    return scheme.lower(), rest
-
-
-def open_gallery(uri: str | Path, **options: Any) -> "Gallery":
-    """Open (creating if needed) the gallery at ``uri``.
-
-    ``sqlite:///path/g.db`` or a plain path: embedded SQLite + ANN index (the default);
-    ``milvus-lite:///path/m.db``: embedded Milvus; ``milvus://host:19530/name``: a Milvus server or cluster.
-    Options: ``model`` (embedder, default sface), ``detector`` (default yunet), ``pipeline`` (a ready
-    :class:`Pipeline`), ``aggregation`` (``best`` or ``mean_top``: how a person's samples make one score).
-    """
-    scheme, _ = split_uri(uri)
-    if scheme not in GALLERIES.names() and scheme in _BUILTIN:
-        try:
-            importlib.import_module(_BUILTIN[scheme])
-        except ImportError as exc:
-            raise GalleryError(
-                f"The {scheme!r} gallery backend needs a package that is not installed ({exc}); "
-                "for Milvus run: pip install 'facesift[milvus]'"
-            ) from exc
-    if scheme not in GALLERIES.names():
-        known = sorted(set(_BUILTIN) | set(GALLERIES.names()))
-        raise UnknownBackendError(f"Unknown gallery URI scheme {scheme!r} in {str(uri)!r}; use one of {', '.join(known)}, or a plain path for SQLite")
-    return GALLERIES.create(scheme, uri=str(uri), **options)
+    def __get__(self, gallery: Any, owner: type | None = None) -> Any:
+        return self if gallery is None else getattr(gallery.store, self.name)
 
 
 # --- the gallery -------------------------------------------------------------------------------------
-class Gallery(ABC):
+class Gallery:
     """People and their face samples, searchable by face. Thread-safe: one lock guards every call.
 
-    Subclasses implement the storage primitives (the ``_`` methods below ``# --- storage``); everything
-    that decides something lives here, so every backend decides the same way.
+    Every decision lives here, so every backend decides the same way; ``store`` (a :class:`GalleryStore`) only
+    keeps people and samples and finds nearest samples. What a backend offers beyond that contract (SQLite's
+    ``save_index()``, ``rebuild_index()``, ``expansion_search``) is reached on the gallery as on its store.
     """
 
-    backend: str = ""
-    #: whether ``enroll(keep_images=True)`` can store the source images
-    supports_images: bool = True
-
     def __init__(
-        self,
-        uri: str,
-        *,
-        model: str = "sface",
-        detector: str = "yunet",
-        pipeline: Pipeline | None = None,
-        aggregation: str = "best",
+        self, store: GalleryStore, *, detector: str = "yunet", pipeline: Pipeline | None = None, aggregation: str = "best"
     ) -> None:
-        if aggregation not in AGGREGATIONS:
-            raise InvalidArgumentError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
-        self.uri = uri
-        self.model = model
+        self.store = store
+        self.card = model_card(store.model, pipeline, aggregation)
+        if self.card.dims != store.dims:
+            raise GalleryError(f"The {store.model!r} model makes {self.card.dims}-d embeddings; this store holds {store.dims}-d ones")
         self.detector = detector
         self.aggregation = aggregation
         self._pipeline = pipeline
         self._lock = threading.RLock()
-        from facesift.recognition import load_card
 
-        self.card = pipeline.embedder.card if pipeline is not None else load_card(model)
-        if pipeline is not None and pipeline.model != model:
-            raise GalleryError(f"The pipeline embeds with {pipeline.model!r} but the gallery was opened for {model!r}")
-        self.dims = self.card.dims
+    uri = _FromStore()
+    model = _FromStore()
+    dims = _FromStore()
+    backend = _FromStore()
+    #: whether ``enroll(keep_images=True)`` can store the source images
+    supports_images = _FromStore()
+
+    def __getattr__(self, name: str) -> Any:
+        """A backend's own extras, read through from the store (never the storage contract: that goes through
+        the gallery's verbs, under its lock)."""
+        store = self.__dict__.get("store")
+        if store is None or name.startswith("_") or name in CONTRACT or not hasattr(store, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(store, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A backend's own settings (``gallery.expansion_search = 64``) are set on the store."""
+        store = self.__dict__.get("store")
+        if store is not None and not name.startswith("_") and name not in CONTRACT and name not in self.__dict__ \
+                and not hasattr(type(self), name) and hasattr(store, name):
+            setattr(store, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def close(self) -> None:
+        with self._lock:
+            self.store.close()
 
     @property
     def pipeline(self) -> Pipeline:
@@ -305,7 +145,7 @@ class Gallery(ABC):
         self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.uri!r}, model={self.model!r})"
+        return f"Gallery({self.uri!r}, model={self.model!r}, backend={self.backend!r})"
 
     # --- people --------------------------------------------------------------------------------------
     def add_person(self, person_id: str, metadata: dict | None = None) -> Person:
@@ -314,12 +154,12 @@ class Gallery(ABC):
         metadata = dict(metadata or {})
         json.dumps(metadata)  # refuse what cannot be stored, before storing anything
         with self._lock:
-            return self._add_persons([(person_id, metadata, time.time())])[0]
+            return self.store.add_persons([(person_id, metadata, time.time())])[0]
 
     def get_person(self, person_id: str) -> Person:
         validate_person_id(person_id)
         with self._lock:
-            person = self._get_person(person_id)
+            person = self.store.get_person(person_id)
         if person is None:
             raise PersonNotFoundError(f"No person {person_id!r} in the gallery; enrol them first")
         return person
@@ -329,37 +169,37 @@ class Gallery(ABC):
         if offset < 0 or limit < 0:
             raise InvalidArgumentError("offset and limit must not be negative")
         with self._lock:
-            return self._list_persons(offset, limit, contains)
+            return self.store.list_persons(offset, limit, contains)
 
     def samples_of(self, person_id: str) -> list[SampleInfo]:
         """A person's samples, oldest first: ids, qualities, dates, and whether the photo is kept."""
         self.get_person(person_id)
         with self._lock:
-            return self._samples_of(person_id)
+            return self.store.samples_of(person_id)
 
     def remove(self, person_id: str) -> int:
         """Delete a person and every sample (vectors and kept images). Returns how many samples went."""
         with self._lock:
             self.get_person(person_id)
-            return self._remove_person(person_id)
+            return self.store.remove_person(person_id)
 
     def remove_sample(self, sample_id: str) -> None:
         with self._lock:
-            self._remove_sample(sample_id)
+            self.store.remove_sample(sample_id)
 
     def has_sample(self, sample_id: str) -> bool:
         with self._lock:
-            return self._has_sample(sample_id)
+            return self.store.has_sample(sample_id)
 
     def samples(self) -> list[Sample]:
         """Every stored sample (clustering a gallery's faces reads them all)."""
         with self._lock:
-            return [sample for chunk in self._iter_samples(1024) for sample in chunk]
+            return [sample for chunk in self.store.iter_samples(1024) for sample in chunk]
 
     def sample_image(self, sample_id: str) -> bytes | None:
         """The source image bytes of a sample enrolled with ``keep_images=True``, else None."""
         with self._lock:
-            return self._sample_image(sample_id)
+            return self.store.sample_image(sample_id)
 
     # --- enrolment -----------------------------------------------------------------------------------
     def enroll(
@@ -390,7 +230,7 @@ class Gallery(ABC):
             raise ValueError(f"{len(sources)} sources given for {len(images)} images")
         validate_person_id(person_id)
         with self._lock:
-            if self._get_person(person_id) is None:
+            if self.store.get_person(person_id) is None:
                 if not create:
                     raise PersonNotFoundError(f"No person {person_id!r} in the gallery; pass create=True to add them")
                 self.add_person(person_id, metadata)
@@ -398,11 +238,10 @@ class Gallery(ABC):
         chunk = 4 * self.pipeline.workers
         for start in range(0, len(images), chunk):
             batch = images[start : start + chunk]
-            analysed = self.pipeline.represent_batch(batch, policy="all", on_error="record")
-            for offset, item in enumerate(analysed):
-                index = start + offset
-                source = sources[index] if sources is not None else item.source.replace(f"<input {offset}>", f"<input {index}>")
-                result = self._enroll_one(person_id, index, source, batch[offset], item, strict, keep_images, require_live)
+            analysed = self.pipeline.represent_batch(batch, policy="all", on_error="record", start=start)
+            for image, item in zip(batch, analysed, strict=True):
+                source = sources[item.index] if sources is not None else item.source
+                result = self._enroll_one(person_id, item.index, source, image, item, strict, keep_images, require_live)
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
@@ -432,26 +271,29 @@ class Gallery(ABC):
         except (ImageError, OSError) as exc:
             return result(EnrollOutcome.INVALID_IMAGE, str(exc))
         with self._lock:
-            same_file = self._find_by_hash(digest)
+            same_file = self.store.find_by_hash(digest)
             if same_file is not None:
                 sample_id, owner = same_file
                 if owner == person_id:
                     return result(EnrollOutcome.DUPLICATE, f"the same image is already sample {sample_id}", sample_id, quality=quality)
                 return result(EnrollOutcome.CONFLICT, f"the same image is enrolled for {owner!r}", None, owner, 1.0, quality)
             vector = chosen.embedding[None, :]
-            nearest = self._nearest(vector, 1)[0]
+            nearest = self.store.nearest(vector, 1)[0]
             if nearest and nearest[0][2] >= DUPLICATE_SIMILARITY:
                 sample_id, owner, similarity = nearest[0]
                 if owner == person_id:
-                    return result(EnrollOutcome.DUPLICATE, f"near-identical to sample {sample_id} (similarity {similarity:.3f})", sample_id, None, similarity, quality)
-                return result(EnrollOutcome.CONFLICT, f"near-identical to a sample of {owner!r} (similarity {similarity:.3f})", None, owner, similarity, quality)
+                    reason = f"near-identical to sample {sample_id} (similarity {similarity:.3f})"
+                    return result(EnrollOutcome.DUPLICATE, reason, sample_id, None, similarity, quality)
+                reason = f"near-identical to a sample of {owner!r} (similarity {similarity:.3f})"
+                return result(EnrollOutcome.CONFLICT, reason, None, owner, similarity, quality)
             if strict:
                 refusal = self._strict_refusal(person_id, chosen.embedding, self.operating_point().threshold)
                 if refusal is not None:
                     other, similarity, reason = refusal
                     return result(EnrollOutcome.CONFLICT, reason, None, other, similarity, quality)
-            sample = Sample(uuid.uuid4().hex, person_id, chosen.embedding.astype(np.float32), self.model, quality.score, digest, time.time(), image_bytes)
-            self._add_samples([sample])
+            vector = chosen.embedding.astype(np.float32)
+            sample = Sample(uuid.uuid4().hex, person_id, vector, self.model, quality.score, digest, time.time(), image_bytes)
+            self.store.add_samples([sample])
         return result(EnrollOutcome.ADDED, "added", sample.sample_id, quality=quality)
 
     def _strict_refusal(self, person_id: str, vector: np.ndarray, threshold: float) -> tuple[str, float, str] | None:
@@ -467,7 +309,8 @@ class Gallery(ABC):
         own = self._person_scores(vector[None, :], [person_id]).get(person_id)
         if own is None:
             if other[1] >= threshold:
-                return other[0], other[1], f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
+                reason = f"matches {other[0]!r} (similarity {other[1]:.3f} >= threshold {threshold:.3f}) and this person has no samples yet"
+                return other[0], other[1], reason
             return None
         if other[1] > own[0]:
             reason = f"closer to {other[0]!r} (similarity {other[1]:.3f}) than to {person_id!r} ({own[0]:.3f})"
@@ -488,12 +331,12 @@ class Gallery(ABC):
                 )
         with self._lock:
             wanted = list(dict.fromkeys(s.person_id for s in batch))
-            existing = self._existing(wanted)
+            existing = self.store.existing(wanted)
             missing = [pid for pid in wanted if pid not in existing]
             if missing and not create:
                 raise PersonNotFoundError(f"No person {missing[0]!r} in the gallery")
-            self._add_persons([(pid, {}, time.time()) for pid in missing])
-            self._add_samples(batch)
+            self.store.add_persons([(pid, {}, time.time()) for pid in missing])
+            self.store.add_samples(batch)
         return len(batch)
 
     # --- search --------------------------------------------------------------------------------------
@@ -504,7 +347,7 @@ class Gallery(ABC):
         :data:`~facesift.gallery.operating_point.DEFAULT_FPIR`) with this many people and samples and this
         aggregation, or the FPIR a given per-comparison ``false_match_rate`` or raw ``threshold`` implies."""
         with self._lock:
-            persons, samples = self._counts()
+            persons, samples = self.store.counts()
         if people is not None:  # a search over fewer people than are stored (duplicates: everyone but oneself)
             samples, persons = round(samples * people / max(persons, 1)), people
         return resolve_operating_point(
@@ -529,7 +372,7 @@ class Gallery(ABC):
         point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate)
         faces = self.pipeline.represent(image, policy=DEFAULT_FACE_POLICY)
         if not faces:
-            return SearchResult("no_face", (), point.threshold, point.false_match_rate, None, None, point)
+            return SearchResult(SearchDecision.NO_FACE, (), point.threshold, point.false_match_rate, None, None, point)
         return self._decide(faces[0], k, point)
 
     def search_faces(
@@ -568,7 +411,8 @@ class Gallery(ABC):
 
     def _decide_vector(self, vector: np.ndarray, k: int, point: OperatingPoint) -> SearchResult:
         candidates = tuple(self.search_embeddings(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)[0])
-        decision = "match" if candidates and candidates[0].similarity >= point.threshold else "unknown"
+        matched = bool(candidates) and candidates[0].similarity >= point.threshold
+        decision = SearchDecision.MATCH if matched else SearchDecision.UNKNOWN
         return SearchResult(decision, candidates, point.threshold, point.false_match_rate, None, None, point)
 
     def search_embeddings(self, vectors: np.ndarray, *, k: int = 5) -> list[list[Candidate]]:
@@ -579,7 +423,7 @@ class Gallery(ABC):
         with self._lock:
             ranked = self._rank(vectors, k)
             people = {pid for row in ranked for pid, *_ in row}
-            metadata = self._metadata(people) if people else {}
+            metadata = self.store.metadata(people) if people else {}
         return [
             [Candidate(rank, pid, sim, sample_id, metadata.get(pid, {})) for rank, (pid, sim, sample_id) in enumerate(row, 1)]
             for row in ranked
@@ -589,7 +433,7 @@ class Gallery(ABC):
         """The nearest individual samples, not people: per row, (sample_id, person_id, similarity), best first."""
         vectors = self._as_queries(vectors)
         with self._lock:
-            return self._nearest(vectors, count)
+            return self.store.nearest(vectors, count)
 
     def _rank(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float, str]]]:
         """Per query: up to ``k`` (person_id, aggregated similarity, best sample id), best first.
@@ -597,7 +441,7 @@ class Gallery(ABC):
         The index gives the nearest samples; people are ordered by their best one, and the best
         max(2k, 10) of those people are then scored exactly (float32, all their samples) and re-ordered.
         """
-        nearest = self._nearest(vectors, max(8 * k, 32))
+        nearest = self.store.nearest(vectors, max(8 * k, 32))
         ranked = []
         for vector, hits in zip(vectors, nearest):
             best: dict[str, tuple[float, str]] = {}
@@ -614,7 +458,7 @@ class Gallery(ABC):
     def _person_scores(self, vector: np.ndarray, people: Sequence[str]) -> dict[str, tuple[float, str]]:
         """Exact aggregated similarity of one query to each named person: (score, best sample id)."""
         scores = {}
-        for pid, (sample_ids, matrix) in self._person_vectors(people).items():
+        for pid, (sample_ids, matrix) in self.store.person_vectors(people).items():
             if not len(sample_ids):
                 continue
             sims = matrix @ vector[0]
@@ -679,7 +523,8 @@ class Gallery(ABC):
             return outcome(CheckOutcome.OWNER, [reason], chosen, owner_sim, other, other_sim)
         if other_sim is not None and other_sim >= limit:
             own_text = "no samples" if owner_sim is None else f"{owner_sim:.3f}"
-            return outcome(CheckOutcome.OTHER_PERSON, [f"matches {other!r} better (similarity {other_sim:.3f} >= {limit:.3f}; {person_id!r}: {own_text})"], chosen, owner_sim, other, other_sim)
+            reason = f"matches {other!r} better (similarity {other_sim:.3f} >= {limit:.3f}; {person_id!r}: {own_text})"
+            return outcome(CheckOutcome.OTHER_PERSON, [reason], chosen, owner_sim, other, other_sim)
         if owner_sim is None:
             reason = f"{person_id!r} has no samples to compare with, and nobody else matches"
         else:
@@ -703,14 +548,14 @@ class Gallery(ABC):
         one person fewer: by default at most 1 % of people who have no double are reported with one.
         """
         with self._lock:
-            persons, _ = self._counts()
+            persons, _ = self.store.counts()
         point = self.operating_point(fpir=fpir, threshold=threshold, false_match_rate=false_match_rate, people=max(persons - 1, 1))
         limit = point.threshold
         pairs: dict[tuple[str, str], float] = {}
         with self._lock:
-            for samples in self._iter_samples(1024):
+            for samples in self.store.iter_samples(1024):
                 matrix = np.stack([s.embedding for s in samples]).astype(np.float32)
-                for sample, hits in zip(samples, self._nearest(matrix, 16)):
+                for sample, hits in zip(samples, self.store.nearest(matrix, 16)):
                     for _, pid, sim in hits:
                         if pid != sample.person_id and sim >= limit:
                             key = tuple(sorted((sample.person_id, pid)))
@@ -720,81 +565,35 @@ class Gallery(ABC):
     # --- stats, export, import -----------------------------------------------------------------------
     def stats(self) -> GalleryStats:
         with self._lock:
-            persons, samples = self._counts()
-            return GalleryStats(self.backend, self.uri, self.model, self.dims, persons, samples, self._index_info())
+            persons, samples = self.store.counts()
+            return GalleryStats(self.backend, self.uri, self.model, self.dims, persons, samples, self.store.index_info())
 
     def export(self, path: str | Path) -> int:
-        """Write every person and sample to a portable JSON-lines file (gzip if it ends in .gz).
+        """Write every person and sample to a portable JSON-lines file (gzip if it ends in .gz): the format of
+        :mod:`facesift.gallery.export`. Returns the number of samples written."""
+        with self._lock:
+            return write_export(Path(path), self.model, self.dims, self.store.counts(), self._every_person(), self.store.iter_samples(1024))
 
-        The first line names the format, its version, the model and dims; embeddings are base64 of
-        little-endian float32. Returns the number of samples written.
-        """
-        path = Path(path)
-        written = 0
-        with self._lock, _open_text(path, "wt") as out:
-            persons, samples = self._counts()
-            header = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "model": self.model, "dims": self.dims, "persons": persons, "samples": samples}
-            out.write(json.dumps(header) + "\n")
-            offset = 0
-            while page := self._list_persons(offset, 1000, ""):
-                for person in page:
-                    out.write(json.dumps({"type": "person", "person_id": person.person_id, "metadata": person.metadata, "created_at": person.created_at}) + "\n")
-                offset += len(page)
-            for batch in self._iter_samples(1024):
-                for s in batch:
-                    record = {
-                        "type": "sample", "sample_id": s.sample_id, "person_id": s.person_id, "model": s.model,
-                        "quality": s.quality, "content_sha256": s.content_sha256, "created_at": s.created_at,
-                        "embedding": base64.b64encode(np.asarray(s.embedding, "<f4").tobytes()).decode(),
-                        "image": base64.b64encode(s.image).decode() if s.image is not None else None,
-                    }
-                    out.write(json.dumps(record) + "\n")
-                    written += 1
-        return written
+    def _every_person(self) -> Iterator[Person]:
+        offset = 0
+        while page := self.store.list_persons(offset, 1000, ""):
+            yield from page
+            offset += len(page)
 
     def import_file(self, path: str | Path) -> ImportReport:
         """Add the people and samples of an exported file; samples already here (same id) are skipped."""
-        path = Path(path)
-        try:
-            return self._import(path)
-        except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
-            raise GalleryError(f"{path} is not a facesift gallery export (it is not readable text: {exc})") from None
-
-    def _import(self, path: Path) -> ImportReport:
         persons_added = samples_added = skipped = 0
-        with _open_text(path, "rt") as lines:
-            header = _read_header(path, next(lines, ""))
-            if header["model"] != self.model or int(header["dims"]) != self.dims:
-                raise GalleryError(f"{path} holds {header['dims']}-d {header['model']!r} embeddings; this gallery holds {self.dims}-d {self.model!r}")
-            pending: list[Sample] = []
-
-            def flush() -> None:
-                nonlocal samples_added, skipped
-                with self._lock:
-                    fresh = [s for s in pending if not self._has_sample(s.sample_id)]
-                    skipped += len(pending) - len(fresh)
-                    self._add_samples(fresh)
+        for item in read_export(Path(path), self.model, self.dims):
+            with self._lock:
+                if isinstance(item, Person):
+                    if self.store.get_person(item.person_id) is None:
+                        self.store.add_persons([(item.person_id, item.metadata, item.created_at)])
+                        persons_added += 1
+                    continue
+                fresh = [s for s in item if not self.store.has_sample(s.sample_id)]
+                skipped += len(item) - len(fresh)
+                self.store.add_samples(fresh)
                 samples_added += len(fresh)
-                pending.clear()
-
-            for number, line in enumerate(lines, 2):
-                record = _parse_record(path, number, line)
-                if record is None:
-                    continue
-                if record["type"] == "person":
-                    with self._lock:
-                        if self._get_person(record["person_id"]) is None:
-                            self._add_persons([(record["person_id"], record.get("metadata") or {}, float(record.get("created_at") or time.time()))])
-                            persons_added += 1
-                    continue
-                embedding = np.frombuffer(base64.b64decode(record["embedding"]), "<f4").astype(np.float32)
-                if embedding.shape != (self.dims,):
-                    raise GalleryError(f"{path} line {number}: embedding has {embedding.size} values, expected {self.dims}")
-                image = base64.b64decode(record["image"]) if record.get("image") else None
-                pending.append(Sample(record["sample_id"], record["person_id"], embedding, record["model"], float(record["quality"]), record["content_sha256"], float(record["created_at"]), image))
-                if len(pending) >= 1024:
-                    flush()
-            flush()
         return ImportReport(persons_added, samples_added, skipped)
 
     def _as_queries(self, vectors: np.ndarray) -> np.ndarray:
@@ -807,68 +606,6 @@ class Gallery(ABC):
         if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
             raise ValueError("Embeddings must be finite and non-zero")
         return vectors / norms
-
-    # --- storage: what a backend implements ----------------------------------------------------------
-    @abstractmethod
-    def close(self) -> None: ...
-
-    @abstractmethod
-    def _add_persons(self, rows: Sequence[tuple[str, dict, float]]) -> list[Person]:
-        """Add people (id, metadata, created_at) in one write; PersonExistsError if any id is taken."""
-
-    @abstractmethod
-    def _existing(self, person_ids: Sequence[str]) -> set[str]:
-        """Which of these person ids are in the gallery."""
-
-    @abstractmethod
-    def _get_person(self, person_id: str) -> Person | None: ...
-
-    @abstractmethod
-    def _list_persons(self, offset: int, limit: int, contains: str) -> list[Person]: ...
-
-    @abstractmethod
-    def _samples_of(self, person_id: str) -> list[SampleInfo]: ...
-
-    @abstractmethod
-    def _metadata(self, person_ids: Iterable[str]) -> dict[str, dict]: ...
-
-    @abstractmethod
-    def _remove_person(self, person_id: str) -> int: ...
-
-    @abstractmethod
-    def _remove_sample(self, sample_id: str) -> None:
-        """Delete one sample or raise SampleNotFoundError."""
-
-    @abstractmethod
-    def _sample_image(self, sample_id: str) -> bytes | None: ...
-
-    @abstractmethod
-    def _has_sample(self, sample_id: str) -> bool: ...
-
-    @abstractmethod
-    def _add_samples(self, samples: Sequence[Sample]) -> None:
-        """Store samples durably (all or none) and make them searchable before returning."""
-
-    @abstractmethod
-    def _find_by_hash(self, content_sha256: str) -> tuple[str, str] | None:
-        """(sample_id, person_id) of a sample whose source image had this hash."""
-
-    @abstractmethod
-    def _nearest(self, vectors: np.ndarray, count: int) -> list[list[tuple[str, str, float]]]:
-        """Per query row: up to ``count`` nearest samples as (sample_id, person_id, cosine), best first."""
-
-    @abstractmethod
-    def _person_vectors(self, person_ids: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
-        """Each named person's (sample ids, embedding matrix); people without samples may be left out."""
-
-    @abstractmethod
-    def _iter_samples(self, batch: int) -> Iterator[list[Sample]]: ...
-
-    @abstractmethod
-    def _counts(self) -> tuple[int, int]: ...
-
-    @abstractmethod
-    def _index_info(self) -> dict[str, Any]: ...
 
 
 def pick_face(faces: Sequence[FaceEmbedding], image_size: tuple[int, int]) -> tuple[FaceEmbedding | None, str]:
@@ -915,32 +652,3 @@ def _image_bytes(image: ImageInput) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(load_image(image)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _open_text(path: Path, mode: str):
-    return gzip.open(path, mode, encoding="utf-8") if path.suffix == ".gz" else open(path, mode, encoding="utf-8")
-
-
-def _read_header(path: Path, line: str) -> dict:
-    try:
-        header = json.loads(line)
-    except json.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
-        raise GalleryError(f"{path} is not a facesift gallery export (its first line must name format {EXPORT_FORMAT!r})")
-    if header.get("version") != EXPORT_VERSION:
-        raise GalleryError(f"{path} is format version {header.get('version')}; this facesift reads version {EXPORT_VERSION}: upgrade facesift")
-    return header
-
-
-def _parse_record(path: Path, number: int, line: str) -> dict | None:
-    if not line.strip():
-        return None
-    try:
-        record = json.loads(line)
-        if record["type"] not in ("person", "sample"):
-            raise KeyError("type")
-        return record
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise GalleryError(f"{path} line {number} is not a valid person or sample record ({exc})") from None
-
