@@ -67,7 +67,9 @@ def candidates(card) -> dict[str, dict]:
     out = {}
     for linkage in ("average", "complete", "single"):
         for fmr in (1e-2, 1e-3, 1e-4):
-            out[f"agglomerative {linkage}, cut at FMR {fmr:g}"] = dict(method="agglomerative", linkage=linkage, similarity=cut_similarity(card, fmr))
+            out[f"agglomerative {linkage}, cut at FMR {fmr:g}"] = dict(
+                method="agglomerative", linkage=linkage, similarity=cut_similarity(card, fmr)
+            )
     out["hdbscan (min 2)"] = dict(method="hdbscan", similarity=0.0, min_cluster_size=2)
     return out
 
@@ -91,7 +93,7 @@ def relatives(predicted: np.ndarray, truth: np.ndarray) -> None:
         for row in csv.DictReader(handle):
             pairs.add(tuple(sorted((row["p1"], row["p2"]))))
     clusters: dict[str, set] = {}
-    for label, person in zip(predicted, truth):
+    for label, person in zip(predicted, truth, strict=True):
         if label >= 0:  # noise is nobody's cluster
             clusters.setdefault(person, set()).add(int(label))
         else:

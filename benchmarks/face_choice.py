@@ -110,7 +110,10 @@ def refusals(root: Path) -> dict[str, dict[str, int]]:
             _count(out["before"], "multiple faces")
         else:
             _count_quality(out["before"], judge(measures[order[0]], OLD_POLICY).reasons)
-        embedded = [FaceEmbedding(f, judge(m, DEFAULT_POLICY), entry.vectors[k], "sface") for k, (f, m) in enumerate(zip(faces, measures))]
+        embedded = [
+            FaceEmbedding(f, judge(m, DEFAULT_POLICY), entry.vectors[k], "sface")
+            for k, (f, m) in enumerate(zip(faces, measures, strict=True))
+        ]
         chosen, _ = pick_face(embedded, entry.size)
         if chosen is None:
             _count(out["now"], "multiple faces")
@@ -153,7 +156,7 @@ def main() -> None:
     print("| ratio | photos | auto right |")
     print("|---|---|---|")
     edges = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
         chosen = [ok for ratio, ok in every if low <= ratio < high]
         if chosen:
             print(f"| {low:.1f}-{min(high, 1.0):.1f} | {len(chosen)} | {100 * np.mean(chosen):.1f} % |")

@@ -87,7 +87,8 @@ found = [[(top.person_id, top.similarity)] for top in (row[0] for row in gallery
 probe_rows = queries[:: max(1, len(queries) // 40)]
 wall, cpu, _ = timed(people, probe_rows)
 index_wall, index_cpu, _ = timed(lambda q: index.search(q, 32, exact=True), probe_rows)
-out["exact_index"] = {"wall_ms": wall, "cpu_ms": cpu, "index_wall_ms": index_wall, "index_cpu_ms": index_cpu, "person": [f[0][0] for f in found], "sim": [f[0][1] for f in found]}
+out["exact_index"] = {"wall_ms": wall, "cpu_ms": cpu, "index_wall_ms": index_wall, "index_cpu_ms": index_cpu,
+                      "person": [f[0][0] for f in found], "sim": [f[0][1] for f in found]}
 out["index"] = gallery.stats().index
 gallery.close()
 # VmHWM, not ru_maxrss: after fork + exec, ru_maxrss still carries the parent's peak
@@ -263,7 +264,11 @@ def main() -> None:
     else:
         threshold = args.threshold
         print(f"decision threshold {threshold:.4f} (--threshold)")
-    options = {k: v for k, v in (("connectivity", args.connectivity), ("expansion_add", args.expansion_add), ("dtype", args.dtype)) if v is not None}
+    options = {
+        k: v
+        for k, v in (("connectivity", args.connectivity), ("expansion_add", args.expansion_add), ("dtype", args.dtype))
+        if v is not None
+    }
     sizes = sorted({int(c) for c in args.checkpoints.split(",") if c and int(c) < args.people} | {args.people})
     if args.reuse and (args.dir / "gallery.db").is_file():
         print(f"reusing the gallery in {args.dir} (built by an earlier run)")

@@ -93,7 +93,9 @@ def evaluate(data, gallery_rows, known_rows, unknown_rows, aggregation: str, fol
         threshold = card.threshold_for(fmr)
         fpir = (top_unknown >= threshold).mean()
         dir_ = (correct & (top_known >= threshold)).mean()
-        lines.append(f"{aggregation:9s} card threshold {threshold:.4f} (per-comparison FMR {fmr:g}): DIR {100 * dir_:.2f} %, FPIR {100 * fpir:.2f} %")
+        lines.append(
+            f"{aggregation:9s} card threshold {threshold:.4f} (per-comparison FMR {fmr:g}): DIR {100 * dir_:.2f} %, FPIR {100 * fpir:.2f} %"
+        )
     return lines
 
 

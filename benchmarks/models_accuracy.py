@@ -140,11 +140,11 @@ def fusion_weights(per_model: dict[str, np.ndarray], labels: np.ndarray, train: 
     for w in np.array(np.meshgrid(*[grid] * len(names))).reshape(len(names), -1).T:
         if not np.isclose(w.sum(), 1.0):
             continue
-        fused = sum(wi / sigma[n] * per_model[n] for wi, n in zip(w, names))
+        fused = sum(wi / sigma[n] * per_model[n] for wi, n in zip(w, names, strict=True))
         accuracy = ten_fold(fused[train], labels[train], np.arange(train.sum()) * 5 // train.sum()).mean()
         if accuracy > best_accuracy:
             best, best_accuracy = w, accuracy
-    raw = {n: float(wi / sigma[n]) for wi, n in zip(best, names)}
+    raw = {n: float(wi / sigma[n]) for wi, n in zip(best, names, strict=True)}
     total = sum(raw.values())
     return {n: round(v / total, 4) for n, v in raw.items()}
 
@@ -153,7 +153,7 @@ def impostor_thresholds(vectors: np.ndarray, files: list[Path]) -> dict[str, flo
     """Cosine thresholds at FMR 1e-1..1e-4 over all different-person pairs of the dataset."""
     keep = ~np.isnan(vectors).any(axis=1)
     vectors = vectors[keep]
-    people = np.array([f.parent.name for f, k in zip(files, keep) if k])
+    people = np.array([f.parent.name for f, k in zip(files, keep, strict=True) if k])
     scores = []
     for start in range(0, len(vectors), 500):
         block = vectors[start : start + 500] @ vectors.T

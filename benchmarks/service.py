@@ -331,7 +331,10 @@ def main() -> None:
     print(f"# server: 2 workers + queue of 4 (capacity 6); duration {args.duration:g} s per concurrent phase\n")
     print(f"{'phase':<44} {'requests':>8} {'ok/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'mean ms':>8}  statuses")
     for name, row in results.items():
-        print(f"{name:<44} {row['requests']:>8} {row['ok_per_s']:>7} {row['p50_ms']:>7} {row['p99_ms']:>7} {row['mean_ms']:>8}  {row['statuses']}")
+        print(
+            f"{name:<44} {row['requests']:>8} {row['ok_per_s']:>7} {row['p50_ms']:>7} {row['p99_ms']:>7} "
+            f"{row['mean_ms']:>8}  {row['statuses']}"
+        )
     overhead = (single - direct) / single
     growth = rss_after - rss_before
     print(f"\nHTTP overhead per request: {single - direct:.1f} ms of {single:.1f} ms = {overhead:.1%} (target < 20%)")

@@ -107,7 +107,7 @@ class Soak:
         rng = random.Random(self.seed * 1000 + number)
         session = requests.Session()
         session.headers.update(self.session_headers)
-        operations, weights = zip(*MIX.items())
+        operations, weights = zip(*MIX.items(), strict=True)
         while time.monotonic() < stop:
             operation = rng.choices(operations, weights)[0]
             started = time.perf_counter()
@@ -126,7 +126,9 @@ class Soak:
 
     def verify(self, session, rng, _owned):
         (_, a), (_, b) = self._photo(rng), self._photo(rng)
-        r = session.post(f"{self.url}/v1/verify", files={"image_a": ("a.jpg", a, "image/jpeg"), "image_b": ("b.jpg", b, "image/jpeg")}, timeout=120)
+        r = session.post(
+            f"{self.url}/v1/verify", files={"image_a": ("a.jpg", a, "image/jpeg"), "image_b": ("b.jpg", b, "image/jpeg")}, timeout=120
+        )
         return r.status_code, r.text
 
     def search(self, session, rng, _owned):
@@ -214,7 +216,9 @@ class Soak:
         if r.status_code != 201:
             return r.status_code, r.text
         person, photo = self._photo(rng, rng.choice(owned))
-        r = session.post(f"{self.url}/v1/galleries/{name}/persons/{person}/samples", files={"images": ("e.jpg", photo, "image/jpeg")}, timeout=120)
+        r = session.post(
+            f"{self.url}/v1/galleries/{name}/persons/{person}/samples", files={"images": ("e.jpg", photo, "image/jpeg")}, timeout=120
+        )
         if r.status_code != 200:
             return r.status_code, r.text
         r = session.delete(f"{self.url}/v1/galleries/{name}", timeout=60)
@@ -310,7 +314,10 @@ def main() -> None:
     print(f"statuses: {dict(sorted(total.statuses.items(), key=str))}; 5xx or no answer: {server_errors} (target 0)")
     print(f"server RSS: {first['rss_mb']} MB at minute {first['minute']}, {last['rss_mb']} MB at the end: {growth:+.1f} MB "
           f"(bound {args.rss_bound:g} MB); max {max(s['rss_mb'] for s in samples)} MB")
-    print(f"open files: {first['open_files']} -> {last['open_files']}; threads: {first['threads']} -> {last['threads']}; /readyz at the end: {health}")
+    print(
+        f"open files: {first['open_files']} -> {last['open_files']}; threads: {first['threads']} -> {last['threads']}; "
+        f"/readyz at the end: {health}"
+    )
     for gallery, row in consistency.items():
         print(f"gallery {gallery}: {row}")
     if total.failures:

@@ -37,12 +37,16 @@ def main() -> None:
         point = gallery.operating_point()
         probes = np.stack([vectors[photos[p][0]] for p in strangers if vectors[photos[p][0]] is not None])
         best = np.array([row[0].similarity for row in gallery.search_embeddings(probes, k=1)])
-        mated = [(data.people[p], vectors[x]) for p in enrolled if data.people[p] in present for x in photos[p][1:3] if vectors[x] is not None]
+        mated = [
+            (data.people[p], vectors[x]) for p in enrolled if data.people[p] in present for x in photos[p][1:3] if vectors[x] is not None
+        ]
         rows = gallery.search_embeddings(np.stack([v for _, v in mated]), k=1)
-    right = np.mean([row[0].person_id == who and row[0].similarity >= point.threshold for (who, _), row in zip(mated, rows)])
-    rank1 = np.mean([row[0].person_id == who for (who, _), row in zip(mated, rows)])
-    print(f"{len(data.people)} people; {len(present)} enrolled; {len(probes)} strangers: {(best < point.threshold).mean():.2%} rejected; "
-          f"{len(mated)} other photos of enrolled people: {right:.2%} accepted as the right person (rank-1 {rank1:.2%}); {point.describe()}")
+    right = np.mean([row[0].person_id == who and row[0].similarity >= point.threshold for (who, _), row in zip(mated, rows, strict=True)])
+    rank1 = np.mean([row[0].person_id == who for (who, _), row in zip(mated, rows, strict=True)])
+    print(
+        f"{len(data.people)} people; {len(present)} enrolled; {len(probes)} strangers: {(best < point.threshold).mean():.2%} rejected; "
+        f"{len(mated)} other photos of enrolled people: {right:.2%} accepted as the right person (rank-1 {rank1:.2%}); {point.describe()}"
+    )
 
 
 if __name__ == "__main__":

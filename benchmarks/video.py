@@ -79,9 +79,12 @@ def main() -> None:
               f"{duration / wall:.2f}x real time, CPU {cpu:.2f} s, {faces} faces embedded")
         naive_fps = frames / wall
         wall, cpu, result = measure(lambda: analyze(CLIP, gallery=gallery, stride=args.stride), args.repeat)
-        print(f"facesift video (stride {args.stride}): {result.frames} frames in {wall:.2f} s = {result.frames / wall:.1f} fps, "
-              f"{duration / wall:.2f}x real time, CPU {cpu:.2f} s, {result.frames_detected} frames detected, {result.faces_embedded} faces embedded, "
-              f"{len(result.tracks)} tracks, people {sorted(result.people())}")
+        print(
+            f"facesift video (stride {args.stride}): {result.frames} frames in {wall:.2f} s = {result.frames / wall:.1f} fps, "
+            f"{duration / wall:.2f}x real time, CPU {cpu:.2f} s, {result.frames_detected} frames detected, "
+            f"{result.faces_embedded} faces embedded, "
+            f"{len(result.tracks)} tracks, people {sorted(result.people())}"
+        )
         print(f"speed-up over the naive loop: {result.frames / wall / naive_fps:.2f}x")
 
 

@@ -22,7 +22,7 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
         inputs = [name for name in node.input if name]
         if all(name in constants for name in inputs):
             outputs = _run_node(node, {name: constants[name] for name in inputs}, model.opset_import)
-            constants.update(zip(node.output, outputs))
+            constants.update(zip(node.output, outputs, strict=True))
         else:
             kept_nodes.append(node)
     used = {name for node in kept_nodes for name in node.input} | {out.name for out in graph.output}

@@ -278,14 +278,14 @@ class Pipeline:
             crops = aligned = [crop_transform(crop) for crop in crops]
         detected = [
             DetectedFace(face, assess(face, self.embedder.quality_crop(crop), self.quality_policy))
-            for face, crop in zip(faces, crops)
+            for face, crop in zip(faces, crops, strict=True)
         ]
         if self.restorer is not None:
             crops = [
                 self.restorer.restore_face(pixels, face, self.embedder.input_size) if face.eye_distance < self.restore_below else crop
-                for face, crop in zip(faces, crops)
+                for face, crop in zip(faces, crops, strict=True)
             ]
-        route = [self._route(item.face, crop) for item, crop in zip(detected, aligned)]
+        route = [self._route(item.face, crop) for item, crop in zip(detected, aligned, strict=True)]
         if scale != 1.0:  # decoded reduced: report the faces in the source image's pixels
             detected = [DetectedFace(item.face.scaled(1 / scale), item.quality) for item in detected]
             width, height = round(width / scale), round(height / scale)
@@ -305,7 +305,7 @@ class Pipeline:
         for k, embedder in [*enumerate(self.low_resolution_embedders), (-1, self.embedder)]:
             chosen = routes == k
             if chosen.any():
-                vectors[chosen] = embedder.embed([crop for crop, take in zip(crops, chosen) if take])
+                vectors[chosen] = embedder.embed([crop for crop, take in zip(crops, chosen, strict=True) if take])
         by = [self.low_resolution_embedders[k].name if k >= 0 else None for k in route]
         return vectors, by
 
@@ -318,7 +318,7 @@ class Pipeline:
         """Pair each detected face with its vector and the model that made it."""
         return tuple(
             FaceEmbedding(item.face, item.quality, vector, self.model, name)
-            for item, vector, name in zip(analysed.detected, vectors, by)
+            for item, vector, name in zip(analysed.detected, vectors, by, strict=True)
         )
 
     def one_face(self, image: ImageInput, *, policy: str = DEFAULT_FACE_POLICY, label: str = "image") -> FaceEmbedding:

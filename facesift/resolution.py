@@ -42,7 +42,7 @@ def detail_size(crop: np.ndarray) -> int:
     losses = [float(np.abs(grey - shrink_and_back(grey, size)).mean()) for size in _SIZES]
     if losses[0] < _FLAT:
         return 7
-    for size, before, after in zip(_SIZES[1:], losses, losses[1:]):
+    for size, before, after in zip(_SIZES[1:], losses, losses[1:], strict=False):
         if before > _JUMP * max(after, 1e-6):
             return size
     return grey.shape[0]

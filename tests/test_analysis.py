@@ -30,8 +30,8 @@ def test_age_and_gender_on_held_out_utkface(faces):
     samples = held_out_utkface(faces, 16)
     results = [facesift.analyze(s.path, ("age", "gender")) for s in samples]
     assert all(len(found) == 1 for found in results)
-    gender_right = sum((found[0].gender.label == "woman") == (s.gender == 1) for s, found in zip(samples, results))
-    age_errors = [abs(found[0].age.years - s.age) for s, found in zip(samples, results)]
+    gender_right = sum((found[0].gender.label == "woman") == (s.gender == 1) for s, found in zip(samples, results, strict=True))
+    age_errors = [abs(found[0].age.years - s.age) for s, found in zip(samples, results, strict=True)]
     assert gender_right >= 13, gender_right
     assert np.median(age_errors) <= 8, age_errors
     for found in results:
@@ -76,7 +76,9 @@ def test_no_face_tiny_face_and_bad_input(faces):
     from skimage import data
 
     assert facesift.analyze(data.coffee()) == []  # a real photo without a face
-    tiny = cv2.resize(cv2.imread(str(faces / "fer2013-dev" / "happy" / sorted((faces / "fer2013-dev" / "happy").iterdir())[0].name)), (16, 16))
+    tiny = cv2.resize(
+        cv2.imread(str(faces / "fer2013-dev" / "happy" / sorted((faces / "fer2013-dev" / "happy").iterdir())[0].name)), (16, 16)
+    )
     found = facesift.analyze(tiny, detector="none")
     assert len(found) == 1 and found[0].age is None and found[0].liveness is None
     assert "too small" in found[0].reasons[0]

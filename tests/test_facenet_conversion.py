@@ -24,7 +24,7 @@ def _same_pad(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], 
     if padding == b"VALID":
         return x
     pads = []
-    for size, k, s in zip(x.shape[1:3], kernel, strides):
+    for size, k, s in zip(x.shape[1:3], kernel, strides, strict=True):
         total = max((-(-size // s) - 1) * s + k - size, 0)
         pads.append((total // 2, total - total // 2))
     return np.pad(x, [(0, 0), *pads, (0, 0)], constant_values=value)

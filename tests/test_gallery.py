@@ -32,7 +32,7 @@ def celeba_people(faces: Path, pipeline) -> dict[str, list[Path]]:
     for folder in sorted((faces / "celeba300").iterdir())[: KNOWN + UNKNOWN]:
         paths = sorted(folder.iterdir())[:12]
         results = pipeline.represent_batch(paths)
-        people[folder.name] = [p for p, r in zip(paths, results) if r.faces and r.faces[0].quality.acceptable][:8]
+        people[folder.name] = [p for p, r in zip(paths, results, strict=True) if r.faces and r.faces[0].quality.acceptable][:8]
     return people
 
 
@@ -72,7 +72,7 @@ def blurred(path: Path) -> np.ndarray:
 def test_held_out_photos_find_the_right_person_first(enrolled, known):
     probes = [(person, path) for person, paths in known.items() for path in paths[ENROLLED_PER_PERSON:]]
     results = [enrolled.search(path, k=3) for _, path in probes]
-    rank1 = [r.candidates[0].person_id == person for (person, _), r in zip(probes, results)]
+    rank1 = [r.candidates[0].person_id == person for (person, _), r in zip(probes, results, strict=True)]
     assert len(probes) >= 20 and sum(rank1) >= 0.85 * len(probes), f"{sum(rank1)}/{len(probes)}"
     assert sum(r.decision == "match" for r in results) >= 0.75 * len(probes)
     first = results[0]
@@ -281,7 +281,7 @@ def test_the_accurate_fusion_searches_through_the_vector_index(tmp_path, known, 
         assert (stats.model, stats.dims, stats.index["search"]) == ("accurate", 256, "approximate")
         probes = [(person, path) for person, paths in people for path in paths[3:]]
         results = [gallery.search(path, k=2) for _, path in probes]
-        rank1 = sum(r.candidates[0].person_id == person for (person, _), r in zip(probes, results))
+        rank1 = sum(r.candidates[0].person_id == person for (person, _), r in zip(probes, results, strict=True))
         assert len(probes) >= 10 and rank1 >= 0.9 * len(probes), f"{rank1}/{len(probes)}"
         assert sum(r.decision == "match" for r in results) >= 0.7 * len(probes)
         assert results[0].threshold == pytest.approx(gallery.operating_point().threshold)

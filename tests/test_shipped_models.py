@@ -65,7 +65,9 @@ def test_a_packed_model_is_small_checked_and_unpacked_to_nearly_the_same_network
     packed, digest = pack_trained(card.name, tmp_path / "package", precision=precision, training_data="johns (a test)")
     assert packed.stat().st_size < ratio * source.stat().st_size
     shipped_card = ModelCard(**json.loads((tmp_path / "package" / "cards" / f"{card.name}.json").read_text()))
-    assert shipped_card.training_data == "johns (a test)" and "research use only" in shipped_card.licence and precision in shipped_card.source
+    assert (
+        shipped_card.training_data == "johns (a test)" and "research use only" in shipped_card.licence and precision in shipped_card.source
+    )
 
     weights = models.register_weights(models.WeightFile(
         name=card.name, distribution=models.OWN_DISTRIBUTION, path_in_distribution=str(packed), sha256=digest,

@@ -110,7 +110,9 @@ def test_two_fold_accuracy_on_separable_scores():
 
 
 def test_training_steps_checkpoint_and_resume(johns, held_out, tmp_path):
-    config = TrainConfig(output=str(tmp_path), epochs=1, identities_per_batch=2, images_per_identity=2, steps_per_epoch=2, eval_sizes=(112, 14), threads=2)
+    config = TrainConfig(
+        output=str(tmp_path), epochs=1, identities_per_batch=2, images_per_identity=2, steps_per_epoch=2, eval_sizes=(112, 14), threads=2
+    )
     history = EmbedderTrainer(config, johns, held_out).fit(progress=False)
     assert [h["epoch"] for h in history] == [0, 1]
     assert history[1]["cpu_s_per_step"] > 0 and np.isfinite(history[1]["first_step_loss"])
@@ -126,7 +128,16 @@ def test_training_steps_checkpoint_and_resume(johns, held_out, tmp_path):
 def test_superres_training_steps_and_exports(johns, held_out, tmp_path):
     from facesift.training.superres import SR_SIZES, SuperResTrainer
 
-    config = TrainConfig(output=str(tmp_path), name="facesr", epochs=1, identities_per_batch=2, images_per_identity=2, steps_per_epoch=2, distill=0.0, threads=2)
+    config = TrainConfig(
+        output=str(tmp_path),
+        name="facesr",
+        epochs=1,
+        identities_per_batch=2,
+        images_per_identity=2,
+        steps_per_epoch=2,
+        distill=0.0,
+        threads=2,
+    )
     trainer = SuperResTrainer(config, johns, held_out)
     history = trainer.fit(progress=False)
     assert {f"acc@{s}" for s in SR_SIZES} <= set(history[-1])

@@ -93,7 +93,9 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
         assert single.embedded_by == "sface-lowres" and single.model == "sface"
         image = load_image(large)
         height, width = image.shape[:2]
-        blurred = cv2.resize(cv2.resize(image, (width // 8, height // 8), interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_CUBIC)
+        blurred = cv2.resize(
+            cv2.resize(image, (width // 8, height // 8), interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_CUBIC
+        )
         (upscaled,) = auto.represent(blurred, policy="largest")
         assert upscaled.face.eye_distance > 30.0 and upscaled.embedded_by == "sface-lowres"  # large but blurred
     finally:
@@ -107,7 +109,9 @@ def test_pipeline_uses_the_cross_resolution_model_for_small_faces(network, train
         retrained = copy.deepcopy(network)
         with torch.no_grad():
             next(retrained.parameters()).add_(0.01)
-        install_trained(export_onnx(retrained, tmp_path / "retrained.onnx"), card("sface-lowres", compatible_with="sface", eye_distance_below=30.0))
+        install_trained(
+            export_onnx(retrained, tmp_path / "retrained.onnx"), card("sface-lowres", compatible_with="sface", eye_distance_below=30.0)
+        )
         fresh = Pipeline()
         try:
             again = embed_images([small], cache_dir=tmp_path / "evaluation", pipeline=fresh)

@@ -21,7 +21,7 @@ def embeddings_by_file(pipeline, files: list[Path]) -> dict[Path, np.ndarray]:
     results = pipeline.represent_batch(files)
     missing = [r.source for r in results if not r.faces]
     assert not missing, f"no face found in {missing}"
-    return {path: result.faces[0].embedding for path, result in zip(files, results)}
+    return {path: result.faces[0].embedding for path, result in zip(files, results, strict=True)}
 
 
 def test_deepface_pairs_at_the_default_threshold(faces, pipeline):

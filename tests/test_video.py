@@ -90,7 +90,9 @@ def test_cli_json_thumbnails_and_annotated_video(first_second_clip, gallery_path
 def test_without_a_gallery_tracks_are_not_searched(first_second_clip):
     result = analyze(first_second_clip, stride=2)
     assert result.tracks and all(t.person_id is None and not t.candidates for t in result.tracks)
-    assert {t.decision for t in result.tracks} <= {"not_searched", "no_usable_face"} and "not_searched" in {t.decision for t in result.tracks}
+    assert {t.decision for t in result.tracks} <= {"not_searched", "no_usable_face"} and "not_searched" in {
+        t.decision for t in result.tracks
+    }
 
 
 def test_bad_input_gives_a_clear_error(tmp_path, clip, faces):

@@ -104,7 +104,9 @@ def _age(head: Head, values: np.ndarray) -> list[AgeEstimate]:
     results = []
     for years in np.clip(values[:, 0], 0.0, 100.0):
         _, below, above = next((b for b in bands if years <= b[0]), bands[-1])
-        results.append(AgeEstimate(round(float(years), 1), round(max(0.0, years - below), 1), round(years + above, 1), calibration["coverage"]))
+        results.append(
+            AgeEstimate(round(float(years), 1), round(max(0.0, years - below), 1), round(years + above, 1), calibration["coverage"])
+        )
     return results
 
 
@@ -116,7 +118,7 @@ def _gender(head: Head, logits: np.ndarray) -> list[GenderEstimate]:
 def _distribution(head: Head, logits: np.ndarray, names: Sequence[str]) -> list[Distribution]:
     out = []
     for row in _softmax(logits):
-        out.append(Distribution(names[int(row.argmax())], {n: round(float(p), 4) for n, p in zip(names, row)}))
+        out.append(Distribution(names[int(row.argmax())], {n: round(float(p), 4) for n, p in zip(names, row, strict=True)}))
     return out
 
 
@@ -194,5 +196,7 @@ def analyze_embedded(pipeline, pixels: np.ndarray, faces: Sequence[FaceEmbedding
 def check_liveness(pipeline, pixels: np.ndarray, face: FaceEmbedding) -> LivenessCheck:
     """The liveness decision for one detected face of ``pixels`` (what ``require_live`` enrolment and checks use)."""
     if face.face.eye_distance < MIN_EYE_DISTANCE:
-        return LivenessCheck(False, 0.0, 1.0, "not checked", f"face too small to check liveness: eyes {face.face.eye_distance:.1f} px apart")
+        return LivenessCheck(
+            False, 0.0, 1.0, "not checked", f"face too small to check liveness: eyes {face.face.eye_distance:.1f} px apart"
+        )
     return analyze_faces([pipeline.embedder.align(pixels, face.face)], face.embedding[None], ("liveness",))["liveness"][0]

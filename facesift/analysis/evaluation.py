@@ -55,14 +55,14 @@ def evaluate_age_gender(folder: Path, part: Split, cache: Path | None, progress=
     samples = read_utkface(folder)
     faces = prepared(samples, cache, progress)
     keep = np.array([s in set(split(samples, part)) for s in samples])
-    chosen = [s for s, k in zip(samples, keep) if k]
+    chosen = [s for s, k in zip(samples, keep, strict=True) if k]
     actions = ("age", "gender", "race") if with_race else ("age", "gender")
     found = analyze_faces(list(faces.crops[keep]), faces.embeddings[keep], actions)
     ages = np.array([s.age for s in chosen])
     predicted = np.array([a.years for a in found["age"]])
     groups = np.array([_age_group(a) for a in ages])
     errors = np.abs(predicted - ages)
-    inside = np.array([a.low <= t <= a.high for a, t in zip(found["age"], ages)])
+    inside = np.array([a.low <= t <= a.high for a, t in zip(found["age"], ages, strict=True)])
     age_rows = [{"group": name, "faces": int((groups == name).sum()), "mae": round(float(errors[groups == name].mean()), 2),
                  "interval_coverage": round(float(inside[groups == name].mean()), 3)}
                 for name, _, _ in AGE_GROUPS if (groups == name).any()]
@@ -71,8 +71,11 @@ def evaluate_age_gender(folder: Path, part: Split, cache: Path | None, progress=
     truth = np.array([s.gender for s in chosen])
     said = np.array([int(g.label == "woman") for g in found["gender"]])
     races = np.array([s.race for s in chosen])
-    rows = [{"group": f"age {name}", "faces": int((groups == name).sum()), "accuracy": round(float((said == truth)[groups == name].mean()), 4)}
-            for name, _, _ in AGE_GROUPS if (groups == name).any()]
+    rows = [
+        {"group": f"age {name}", "faces": int((groups == name).sum()), "accuracy": round(float((said == truth)[groups == name].mean()), 4)}
+        for name, _, _ in AGE_GROUPS
+        if (groups == name).any()
+    ]
     rows += [{"group": f"race {name}", "faces": int((races == k).sum()), "accuracy": round(float((said == truth)[races == k].mean()), 4)}
              for k, name in enumerate(RACES) if (races == k).any()]
     reports.append(AnalysisReport("gender", str(folder), part, len(chosen), "accuracy", round(float((said == truth).mean()), 4), rows,
@@ -92,11 +95,14 @@ def evaluate_emotion(folder: Path, part: Split, cache: Path | None, progress=Non
     samples = read_emotions(folder)
     faces = prepared(samples, cache, progress)
     keep = np.array([s in set(split(samples, part)) for s in samples])
-    truth = np.array([s.emotion for s, k in zip(samples, keep) if k])
+    truth = np.array([s.emotion for s, k in zip(samples, keep, strict=True) if k])
     found = analyze_faces(list(faces.crops[keep]), faces.embeddings[keep], ("emotion",))["emotion"]
     said = np.array([EMOTIONS.index(d.dominant) for d in found])
     matrix = _confusion(truth, said, len(EMOTIONS))
-    rows = [{"group": name, "faces": int(sum(matrix[k])), "recall": round(matrix[k][k] / max(1, sum(matrix[k])), 4)} for k, name in enumerate(EMOTIONS)]
+    rows = [
+        {"group": name, "faces": int(sum(matrix[k])), "recall": round(matrix[k][k] / max(1, sum(matrix[k])), 4)}
+        for k, name in enumerate(EMOTIONS)
+    ]
     return AnalysisReport("emotion", str(folder), part, len(truth), "accuracy (7 classes)", round(float((said == truth).mean()), 4),
                           rows, matrix, EMOTIONS, notes=(_detector_note(faces),))
 
@@ -111,7 +117,7 @@ def evaluate_liveness(folder: Path, part: Split, cache: Path | None, progress=No
     faces = prepared(samples, cache, progress)
     chosen_set = set(split(samples, part, by_subject=True))
     keep = np.array([s in chosen_set for s in samples])
-    live = np.array([s.live for s, k in zip(samples, keep) if k])
+    live = np.array([s.live for s, k in zip(samples, keep, strict=True) if k])
     found = analyze_faces(list(faces.crops[keep]), faces.embeddings[keep], ("liveness",))["liveness"]
     scores = np.array([c.score for c in found])
     threshold = found[0].threshold
@@ -123,9 +129,12 @@ def evaluate_liveness(folder: Path, part: Split, cache: Path | None, progress=No
     rows = [{"group": "at the shipped threshold", "threshold": threshold, "apcer": round(apcer, 4), "bpcer": round(bpcer, 4),
              "acer": round((apcer + bpcer) / 2, 4)},
             {"group": "APCER at BPCER <= 5 % (threshold chosen on these faces: for comparison only)", "apcer": round(at_five, 4)}]
-    notes = (_detector_note(faces), f"subjects {', '.join(subjects)}; {int((live == 1).sum())} live and {int((live == 0).sum())} attack frames",
-             f"operating point: {found[0].operating_point}",
-             "a passive single-image check is not proof against every attack (screens, masks, other printers and cameras)")
+    notes = (
+        _detector_note(faces),
+        f"subjects {', '.join(subjects)}; {int((live == 1).sum())} live and {int((live == 0).sum())} attack frames",
+        f"operating point: {found[0].operating_point}",
+        "a passive single-image check is not proof against every attack (screens, masks, other printers and cameras)",
+    )
     return AnalysisReport("liveness", str(folder), part, len(live), "ACER at the shipped threshold", round((apcer + bpcer) / 2, 4), rows,
                           curve={"apcer": [a for a, _ in curve], "bpcer": [b for _, b in curve]}, notes=notes)
 
@@ -152,7 +161,9 @@ def write_analysis_report(out: Path, reports: list[AnalysisReport], command: str
     from facesift.evaluation.report import versions
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"command": command, "versions": versions(), "results": [r.to_dict() for r in reports]}, indent=1) + "\n")
+    (out / "results.json").write_text(
+        json.dumps({"command": command, "versions": versions(), "results": [r.to_dict() for r in reports]}, indent=1) + "\n"
+    )
     lines = ["# facesift analysis evaluation", "", f"Command: `{command}`", ""]
     plots = _plots(reports, out)
     for r in reports:
@@ -162,8 +173,13 @@ def write_analysis_report(out: Path, reports: list[AnalysisReport], command: str
             lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
             lines += ["| " + " | ".join(str(row.get(k, "")) for k in keys) + " |" for row in r.breakdown] + [""]
         if r.confusion is not None:
-            lines += ["Confusion (rows: truth, columns: predicted):", "", "| | " + " | ".join(r.labels) + " |", "|---|" + "---|" * len(r.labels)]
-            lines += [f"| {name} | " + " | ".join(map(str, row)) + " |" for name, row in zip(r.labels, r.confusion)] + [""]
+            lines += [
+                "Confusion (rows: truth, columns: predicted):",
+                "",
+                "| | " + " | ".join(r.labels) + " |",
+                "|---|" + "---|" * len(r.labels),
+            ]
+            lines += [f"| {name} | " + " | ".join(map(str, row)) + " |" for name, row in zip(r.labels, r.confusion, strict=True)] + [""]
         lines += [f"- {n}" for n in r.notes] + [""]
         lines += [f"![{r.action}]({plots[r.action]})", ""] if r.action in plots else []
     path = out / "report.md"

@@ -56,7 +56,9 @@ def read_cards(folder: Path = MODELS_DIR) -> dict[str, HeadCard]:
     if not path.is_file():
         return {}
     raw = json.loads(path.read_text())
-    return {action: HeadCard(action=action, **{k: tuple(v) if k == "labels" else v for k, v in entry.items()}) for action, entry in raw.items()}
+    return {
+        action: HeadCard(action=action, **{k: tuple(v) if k == "labels" else v for k, v in entry.items()}) for action, entry in raw.items()
+    }
 
 
 def write_cards(cards: dict[str, HeadCard], folder: Path = MODELS_DIR) -> Path:

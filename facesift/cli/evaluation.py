@@ -72,8 +72,17 @@ def _print(ctx: typer.Context, reports, out: Path | None, title: str, fmt: str =
     shown = table_console()
     found = tables(reports)
     if fmt == "json":  # the tables as data: one object per table, one object per row keyed by column
-        print(json.dumps({"command": _command(ctx), "tables": [
-            {"title": heading, "rows": [dict(zip(header, row)) for row in rows]} for heading, header, rows in found]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "command": _command(ctx),
+                    "tables": [
+                        {"title": heading, "rows": [dict(zip(header, row, strict=True)) for row in rows]} for heading, header, rows in found
+                    ],
+                },
+                indent=1,
+            )
+        )
     for heading, header, rows in found if fmt != "json" else ():
         if fmt == "markdown":
             shown.print(f"### {heading}\n\n{markdown_table(header, rows)}\n", markup=False, highlight=False)

@@ -307,7 +307,9 @@ class Collection:
             for cluster in self.clusters():
                 for fid in cluster.face_ids:
                     face = self.faces[fid]
-                    out.writerow([fid, face.source, *face.box, f"{face.quality:.3f}", cluster.cluster_id, cluster.name or "", cluster.confirmed])
+                    out.writerow(
+                        [fid, face.source, *face.box, f"{face.quality:.3f}", cluster.cluster_id, cluster.name or "", cluster.confirmed]
+                    )
         return len(self.faces)
 
     def write_links(self, folder: str | Path) -> int:
@@ -338,7 +340,9 @@ class Collection:
                 face = self.faces[fid]
                 sample_id = hashlib.sha256(f"{self.path}:{fid}".encode()).hexdigest()[:32]
                 if not gallery.has_sample(sample_id):
-                    samples.append(Sample(sample_id, cluster.name, face.embedding, self.model, face.quality, face.content_sha256, time.time()))
+                    samples.append(
+                        Sample(sample_id, cluster.name, face.embedding, self.model, face.quality, face.content_sha256, time.time())
+                    )
             added[cluster.name] = gallery.add_samples(samples) if samples else 0
         return added
 

@@ -60,7 +60,7 @@ class Detector(ABC):
         boxes = (np.asarray(boxes, dtype=np.float64).reshape(-1, 4) - pad) / scale
         landmarks = (np.asarray(landmarks, dtype=np.float64).reshape(-1, 5, 2) - pad) / scale
         faces = []
-        for box, points, score in zip(boxes, landmarks, scores):
+        for box, points, score in zip(boxes, landmarks, scores, strict=True):
             box = np.clip(box, [0, 0, 0, 0], [width, height, width, height])
             face = Face(
                 box=tuple(float(v) for v in box),

@@ -52,7 +52,7 @@ _MOUTH_RATIO = (70.7299 - 41.5493) / (73.5318 - 38.2946)
 def anchors(input_size: int, strides: list[int], per_cell: list[int]) -> np.ndarray:
     """MediaPipe SSD anchor centres (fixed size 1), normalised to [0, 1], in the model's output order."""
     centres = []
-    for stride, count in zip(strides, per_cell):
+    for stride, count in zip(strides, per_cell, strict=True):
         cells = input_size // stride
         y, x = np.mgrid[0:cells, 0:cells]
         grid = np.stack([(x.ravel() + 0.5) / cells, (y.ravel() + 0.5) / cells], axis=1)

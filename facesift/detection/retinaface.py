@@ -74,7 +74,7 @@ class RetinaFaceDetector(Detector):
 def _anchors(width: int, height: int) -> np.ndarray:
     """Prior boxes (cx, cy, w, h), relative to the image, in the order the network emits them."""
     blocks = []
-    for stride, sizes in zip(_STRIDES, _ANCHOR_SIZES):
+    for stride, sizes in zip(_STRIDES, _ANCHOR_SIZES, strict=True):
         cols, rows = math.ceil(width / stride), math.ceil(height / stride)
         xs, ys = np.meshgrid(np.arange(cols), np.arange(rows))
         centers = np.column_stack([(xs.ravel() + 0.5) * stride / width, (ys.ravel() + 0.5) * stride / height])

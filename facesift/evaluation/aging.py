@@ -68,7 +68,10 @@ def simulate_template_aging(
     rng = np.random.default_rng(0)
     before, after = [], []
     offered = added = impostors_added = enrolled = 0
-    with tempfile.TemporaryDirectory() as folder, open_gallery(Path(folder) / "g.db", model=model, pipeline=pipeline, aggregation=aggregation) as gallery:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        open_gallery(Path(folder) / "g.db", model=model, pipeline=pipeline, aggregation=aggregation) as gallery,
+    ):
         aging = TemplateAging(gallery, Path(folder) / "aging.jsonl", policy)
         for name in names:
             enrolled += gallery.enroll(name, [p for p, _ in layout[name][0]]).added

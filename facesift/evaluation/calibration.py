@@ -155,13 +155,15 @@ def check_tail(tail: dict, table: dict[str, float], check: IdentityDataset, mode
     return {"dataset": str(check.root), "people": len(set(labels[usable])), "pairs": int(impostor.size), "rates": rows}
 
 
-def merge_same_humans(vectors: np.ndarray, labels: np.ndarray, limit: float = SAME_HUMAN_CENTROID) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def merge_same_humans(
+    vectors: np.ndarray, labels: np.ndarray, limit: float = SAME_HUMAN_CENTROID
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Labels with every two ids whose mean embeddings reach ``limit`` merged into one, and those id pairs."""
     people = np.unique(labels)
     centres = np.stack([vectors[labels == p].mean(axis=0) for p in people])
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     similar = np.triu(centres @ centres.T, 1) >= limit
-    pairs = [(int(people[i]), int(people[j])) for i, j in zip(*np.nonzero(similar))]
+    pairs = [(int(people[i]), int(people[j])) for i, j in zip(*np.nonzero(similar), strict=True)]
     root = {int(p): int(p) for p in people}
 
     def find(p: int) -> int:

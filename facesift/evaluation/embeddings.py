@@ -1,7 +1,8 @@
 """Embeddings of every image of an evaluation, computed once (batched, threaded) and cached on disk.
 
 The cache key is the image's content (sha256 of the file bytes), the embedder (with the cross-resolution
-models the pipeline routes small faces to, when installed, each with a fingerprint of its file and card), the detector and the degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
+models the pipeline routes small faces to, when installed, each with a fingerprint of its file and card),
+the detector and the degradation, so renaming or copying files costs nothing and a second run of any protocol is instant.
 The cache keeps every face of an image (box, landmarks, score, quality measures, vector) and the image's size,
 so any face policy (``auto``, ``largest``, ``central``) and any quality limits are applied when it is read.
 An image with no face (or that cannot be read) is cached as such, with the reason.
@@ -105,8 +106,8 @@ class CachedImage:
     def face_list(self, detector: str) -> list[Face]:
         """The image's faces, as the detector found them."""
         return [
-            Face(tuple(map(float, box)), tuple(zip(*[iter(map(float, marks))] * 2)), float(score), detector)
-            for box, marks, score in zip(self.boxes, self.landmarks, self.scores)
+            Face(tuple(map(float, box)), tuple(zip(*[iter(map(float, marks))] * 2, strict=True)), float(score), detector)
+            for box, marks, score in zip(self.boxes, self.landmarks, self.scores, strict=True)
         ]
 
     def measures_of(self, row: int) -> QualityMeasures:
@@ -128,7 +129,7 @@ class _Store:
             arrays = {name: data[name] for name in ("boxes", "landmarks", "scores", "measures", "vectors")}
             return {
                 str(key): CachedImage((int(w), int(h)), *(arrays[name][a:b] for name in arrays), str(reason))
-                for key, (w, h), reason, a, b in zip(data["keys"], data["sizes"], data["reasons"], bounds[:-1], bounds[1:])
+                for key, (w, h), reason, a, b in zip(data["keys"], data["sizes"], data["reasons"], bounds[:-1], bounds[1:], strict=True)
             }
 
     def save(self, fresh: dict[str, CachedImage]) -> None:
@@ -196,7 +197,7 @@ def cached_faces(
         for start in range(0, len(todo), SAVE_EVERY):  # saved as it goes: an interrupted run keeps what it did
             chunk = todo[start : start + SAVE_EVERY]
             results = pipe.represent_batch(chunk, policy="all", progress=advance, crop_transform=degradation)
-            for image, result in zip(chunk, results):
+            for image, result in zip(chunk, results, strict=True):
                 fresh[hashes[image]] = CachedImage.of(result)
             store.save(fresh)
     entries = {**known, **fresh}

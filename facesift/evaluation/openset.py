@@ -207,7 +207,9 @@ def _synthetic_point(card, vectors, labels, gallery, stranger_rows, mated_rows, 
     extra = total - len(gallery)
     for start in range(0, extra, 50_000):
         block = synthetic_people(vectors, labels, min(50_000, extra - start), samples_per_person, seed + start + 1)
-        stranger_best = np.maximum(stranger_best, _aggregate(np.einsum("pd,gkd->pgk", strangers, block, optimize=True), aggregation).max(axis=1))
+        stranger_best = np.maximum(
+            stranger_best, _aggregate(np.einsum("pd,gkd->pgk", strangers, block, optimize=True), aggregation).max(axis=1)
+        )
         fake = _aggregate(np.einsum("pd,gkd->pgk", mated, block, optimize=True), aggregation).max(axis=1)
         beaten = fake > mated_best
         mated_top[beaten], mated_best = -1, np.maximum(mated_best, fake)

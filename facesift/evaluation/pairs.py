@@ -134,7 +134,7 @@ def _summary(
     model: str,
 ) -> dict:
     accuracies, thresholds = metrics.k_fold_accuracy(fold_scores, fold_same, folds)
-    threshold_of = dict(zip(np.unique(folds), thresholds))
+    threshold_of = dict(zip(np.unique(folds), thresholds, strict=True))
     correct = (fold_scores >= np.array([threshold_of[f] for f in folds])) == fold_same
     rate, threshold = metrics.eer(genuine, impostor)
     points = {far_key(far): metrics.tar_at_far(genuine, impostor, far) for far in FAR_TARGETS}
@@ -263,7 +263,8 @@ def evaluate_all_pairs(
 
     ROC, AUC, TAR@FAR and EER use all pairs (far more impostors than a pairs file). The k-fold accuracy
     puts each person in fold ``index % k`` (k = ``folds``, fewer when there are under two people per fold)
-    and uses the pairs whose two people share a fold, so the folds are identity-disjoint. With ``degradation``, the later image of every pair (in sorted order) is degraded.
+    and uses the pairs whose two people share a fold, so the folds are identity-disjoint.
+    With ``degradation``, the later image of every pair (in sorted order) is degraded.
     """
     started = time.perf_counter()
     folds = min(folds, len(dataset.people) // 2)

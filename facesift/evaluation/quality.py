@@ -165,9 +165,9 @@ def evaluate_quality(
         vectors = np.stack([found.vectors[image] for image in usable])
         if pairs is not None:
             kept = [(index[p.a] - offset, index[p.b] - offset) for p in same if p.a in index and p.b in index]
-            a, b = (np.array(side, int) for side in zip(*kept))
+            a, b = (np.array(side, int) for side in zip(*kept, strict=True))
         else:
-            label_of = dict(zip(dataset.images, dataset.labels))
+            label_of = dict(zip(dataset.images, dataset.labels, strict=True))
             a, b = _genuine_rows(np.array([label_of[image] for image in usable]))
         scores = np.einsum("ij,ij->i", vectors[a], vectors[b])
         a, b = a + offset, b + offset
@@ -259,7 +259,7 @@ def risk_by_value(report: QualityReport, factor: str, bins: int = 12) -> tuple[n
              "brightness": lambda m: m.brightness, "contrast": lambda m: m.contrast,
              "detector score": lambda m: m.detector_score}[factor]
     rows = [(value(m), risk) for _, _, risk, m in report.per_image if risk is not None]
-    values, risks = (np.array(column, float) for column in zip(*rows))
+    values, risks = (np.array(column, float) for column in zip(*rows, strict=True))
     edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
     which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
     centres = np.array([np.median(values[which == k]) for k in range(len(edges) - 1)])
@@ -276,9 +276,18 @@ def quality_table(report: QualityReport) -> tuple[list[str], list[list[str]]]:
 
     header = ["limit", "value", "images refused", "refused %", "FNMR % with a refused face", "FNMR % without",
               f"where faces fail >= {100 * UNUSABLE_FNMR:.0f} % (refuses %)"]
-    rows = [[r.limit, f"{r.value:g}", str(r.refused_images), pct(r.refused_share), f"{pct(r.fnmr_with_refused)} ({r.pairs_with_refused:,} pairs)",
-             pct(r.fnmr_without), "none" if r.suggested is None else f"{r.suggested:.3g} ({pct(r.suggested_refuses)})"]
-            for r in report.limits]
+    rows = [
+        [
+            r.limit,
+            f"{r.value:g}",
+            str(r.refused_images),
+            pct(r.refused_share),
+            f"{pct(r.fnmr_with_refused)} ({r.pairs_with_refused:,} pairs)",
+            pct(r.fnmr_without),
+            "none" if r.suggested is None else f"{r.suggested:.3g} ({pct(r.suggested_refuses)})",
+        ]
+        for r in report.limits
+    ]
     return header, rows
 
 
@@ -288,7 +297,7 @@ def curve_table(report: QualityReport) -> tuple[list[str], list[list[str]]]:
     header = ["factor"] + [f"FNMR % at {100 * m:.0f} % discarded" for m in marks] + ["mean FNMR % (0-30 %)"]
     rows = []
     for curve in report.curves:
-        at = dict(zip(curve.discarded, curve.fnmr))
+        at = dict(zip(curve.discarded, curve.fnmr, strict=True))
         rows.append([curve.factor] + [f"{100 * at[m]:.2f}" for m in marks] + [f"{100 * curve.area:.2f}"])
     return header, rows
 
@@ -358,7 +367,7 @@ def _plot_risk(report: QualityReport, path: Path) -> None:
               ("eye distance", "min_eye_distance", "eye distance, px"), ("brightness", "min_brightness", "brightness"),
               ("contrast", "min_contrast", "contrast"), ("detector score", "min_detector_score", "detector score")]
     fig, axes = plt.subplots(2, 4, figsize=(10, 4.6), sharey=True)
-    for ax, (factor, limit, label) in zip(axes.ravel(), panels):
+    for ax, (factor, limit, label) in zip(axes.ravel(), panels, strict=True):
         centres, means, _ = risk_by_value(report, factor)
         ax.plot(centres, 100 * means, "o-", markersize=3)
         ax.axvline(report.quality_policy[limit], linestyle="--", color="red", linewidth=1)

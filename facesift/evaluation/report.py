@@ -230,7 +230,7 @@ def _plot_histograms(panels: Sequence[tuple[str, np.ndarray, str, np.ndarray, st
 
     fig, axes = plt.subplots(len(panels), 1, figsize=(6.4, 2.6 * len(panels)), squeeze=False)
     bins = np.linspace(-0.4, 1.0, 71)
-    for ax, (title, good, good_name, bad, bad_name, threshold) in zip(axes[:, 0], panels):
+    for ax, (title, good, good_name, bad, bad_name, threshold) in zip(axes[:, 0], panels, strict=True):
         failed = int(np.sum(good == FAILED_SCORE) + np.sum(bad == FAILED_SCORE))
         good, bad = good[good != FAILED_SCORE], bad[bad != FAILED_SCORE]
         if failed:
@@ -259,7 +259,7 @@ def _plot_sweeps(sweeps: Sequence[SweepReport], path: Path) -> None:
         if s.protocol == "pairs":
             tars = [100 * (p.report.tar(1e-3) or np.nan) for p in s.points]
             ax.plot(levels, tars, marker="s", linestyle="--", label=f"{s.label} (TAR @ FAR 1e-3)")
-        for level, value in zip(levels, values):
+        for level, value in zip(levels, values, strict=True):
             ax.annotate(f"{value:.1f}", (level, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     first = sweeps[0]
     if first.kind == "resolution":

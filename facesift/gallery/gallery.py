@@ -443,7 +443,7 @@ class Gallery:
         """
         nearest = self.store.nearest(vectors, max(8 * k, 32))
         ranked = []
-        for vector, hits in zip(vectors, nearest):
+        for vector, hits in zip(vectors, nearest, strict=True):
             best: dict[str, tuple[float, str]] = {}
             for sample_id, pid, sim in hits:
                 if pid not in best or sim > best[pid][0]:
@@ -555,7 +555,7 @@ class Gallery:
         with self._lock:
             for samples in self.store.iter_samples(1024):
                 matrix = np.stack([s.embedding for s in samples]).astype(np.float32)
-                for sample, hits in zip(samples, self.store.nearest(matrix, 16)):
+                for sample, hits in zip(samples, self.store.nearest(matrix, 16), strict=True):
                     for _, pid, sim in hits:
                         if pid != sample.person_id and sim >= limit:
                             key = tuple(sorted((sample.person_id, pid)))

@@ -87,7 +87,15 @@ def operating_point(
     stored = int(samples if samples is not None else gallery_size)
     if fmr < card.lowest_false_match_rate:  # a card without a tail model: its strictest point, and the FPIR that gives
         fmr = card.lowest_false_match_rate
-        return OperatingPoint(fpir_at(card, fmr, people, total, aggregation), fmr, card.threshold_for(fmr), int(gallery_size), stored, aggregation, "fpir (card's strictest point)")
+        return OperatingPoint(
+            fpir_at(card, fmr, people, total, aggregation),
+            fmr,
+            card.threshold_for(fmr),
+            int(gallery_size),
+            stored,
+            aggregation,
+            "fpir (card's strictest point)",
+        )
     return OperatingPoint(fpir, fmr, card.threshold_for(fmr), int(gallery_size), stored, aggregation, "fpir")
 
 
@@ -103,18 +111,24 @@ def resolve_operating_point(
 ) -> OperatingPoint:
     """The operating point of one 1:N call: at most one of ``fpir``, ``false_match_rate`` (per comparison) or a raw
     ``threshold``; none means :data:`DEFAULT_FPIR`. The result states all three for this gallery."""
-    given = [name for name, value in (("fpir", fpir), ("false_match_rate", false_match_rate), ("threshold", threshold)) if value is not None]
+    given = [
+        name for name, value in (("fpir", fpir), ("false_match_rate", false_match_rate), ("threshold", threshold)) if value is not None
+    ]
     if len(given) > 1:
         raise InvalidArgumentError(f"Pass at most one of fpir, false_match_rate and threshold (got {' and '.join(given)})")
     if threshold is not None:
         if not -1.0 <= threshold <= 1.0:
             raise InvalidArgumentError(f"A cosine threshold must be in [-1, 1], got {threshold}")
         fmr = card.false_match_rate_at(threshold)
-        return OperatingPoint(fpir_at(card, fmr, gallery_size, samples, aggregation), fmr, float(threshold), gallery_size, samples, aggregation, "threshold")
+        return OperatingPoint(
+            fpir_at(card, fmr, gallery_size, samples, aggregation), fmr, float(threshold), gallery_size, samples, aggregation, "threshold"
+        )
     if false_match_rate is not None:
         if not 0 < false_match_rate < 1:
             raise InvalidArgumentError(f"A false-match rate must be between 0 and 1 (exclusive), got {false_match_rate}")
         implied = fpir_at(card, false_match_rate, gallery_size, samples, aggregation)
-        return OperatingPoint(implied, false_match_rate, card.threshold_for(false_match_rate), gallery_size, samples, aggregation, "false_match_rate")
+        return OperatingPoint(
+            implied, false_match_rate, card.threshold_for(false_match_rate), gallery_size, samples, aggregation, "false_match_rate"
+        )
     point = operating_point(card, gallery_size, DEFAULT_FPIR if fpir is None else fpir, aggregation, samples)
     return point if fpir is not None else OperatingPoint(**{**point.__dict__, "source": "default"})

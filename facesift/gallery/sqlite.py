@@ -402,7 +402,7 @@ class SQLiteStore:
         matches = self._index.search(vectors, min(max(count, RERANK), len(self._index)), exact=exact)
         keys = np.atleast_2d(matches.keys)
         counts = np.atleast_1d(matches.counts if hasattr(matches, "counts") else len(matches))  # one query: Matches
-        wanted = sorted({int(k) for row, n in zip(keys, counts) for k in row[:n]})
+        wanted = sorted({int(k) for row, n in zip(keys, counts, strict=True) for k in row[:n]})
         found: dict[int, tuple[str, str, bytes]] = {}
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
@@ -412,7 +412,7 @@ class SQLiteStore:
             ):
                 found[key] = (sample_id, person_id, blob)
         results = []
-        for vector, row, n in zip(vectors, keys, counts):
+        for vector, row, n in zip(vectors, keys, counts, strict=True):
             present = [found[int(k)] for k in row[:n] if int(k) in found]
             if not present:
                 results.append([])

@@ -80,7 +80,7 @@ class ModelCard:
                 f"False-match rate {fmr:g} is outside the calibrated range of {self.name!r} "
                 f"({points[0][0]:g} to {points[-1][0]:g}); pass an explicit threshold instead"
             )
-        for (low_fmr, low_t), (high_fmr, high_t) in zip(points, points[1:]):
+        for (low_fmr, low_t), (high_fmr, high_t) in zip(points, points[1:], strict=False):
             if low_fmr <= fmr <= high_fmr:
                 if high_fmr == low_fmr:
                     return low_t
@@ -106,7 +106,7 @@ class ModelCard:
             return points[0][1]
         if threshold >= points[-1][0]:
             return points[-1][1]
-        for (low_t, low_fmr), (high_t, high_fmr) in zip(points, points[1:]):
+        for (low_t, low_fmr), (high_t, high_fmr) in zip(points, points[1:], strict=False):
             if low_t <= threshold <= high_t:
                 weight = (threshold - low_t) / (high_t - low_t) if high_t > low_t else 0.0
                 return math.exp(math.log(low_fmr) + weight * (math.log(high_fmr) - math.log(low_fmr)))

@@ -52,13 +52,13 @@ class FusionEmbedder(Embedder):
     def align(self, image: np.ndarray, face: Face) -> np.ndarray:
         """Every member's own crop, side by side in one strip (``input_size`` high)."""
         strip = np.zeros((self.input_size, int(self._offsets[-1]), 3), dtype=np.uint8)
-        for member, left in zip(self.members, self._offsets):
+        for member, left in zip(self.members, self._offsets[:-1], strict=True):
             strip[: member.input_size, left : left + member.input_size] = member.align(image, face)
         return strip
 
     def parts(self, strip: np.ndarray) -> list[np.ndarray]:
         """The members' crops back out of a strip made by :meth:`align`."""
-        return [strip[: m.input_size, left : left + m.input_size] for m, left in zip(self.members, self._offsets)]
+        return [strip[: m.input_size, left : left + m.input_size] for m, left in zip(self.members, self._offsets[:-1], strict=True)]
 
     def quality_crop(self, crop: np.ndarray) -> np.ndarray:
         """Quality is judged on the first member's crop (SFace's in the presets)."""
@@ -76,7 +76,7 @@ class FusionEmbedder(Embedder):
             return self.members[index].embed([parts[index] for parts in split])
 
         vectors = list(self._pool.map(run, range(len(self.members))))
-        return np.concatenate([scale * v for scale, v in zip(self.scales, vectors)], axis=1).astype(np.float32)
+        return np.concatenate([scale * v for scale, v in zip(self.scales, vectors, strict=True)], axis=1).astype(np.float32)
 
     @property
     def closed(self) -> bool:

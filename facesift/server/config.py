@@ -38,7 +38,9 @@ class ServiceConfig(BaseSettings):
     body_timeout: float = Field(60.0, gt=0, description="Seconds a client has to send a request's body; then 408")
     keep_alive_timeout: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open")
     max_connections: int = Field(256, gt=0, description="Open connections at most; one more is closed at once")
-    decode_pixels: int | None = Field(8_000_000, gt=0, description="A larger JPEG is decoded reduced (DCT scaling) to at least this many pixels")
+    decode_pixels: int | None = Field(
+        8_000_000, gt=0, description="A larger JPEG is decoded reduced (DCT scaling) to at least this many pixels"
+    )
     log_person_ids: bool = Field(False, description="Write person ids in the access log as they are (default: a per-run hash)")
 
     @property

@@ -137,7 +137,9 @@ def add_video_endpoints(app: FastAPI) -> None:
         form = await request.form(max_files=1, max_fields=4)
         upload = form.get("video")
         if not isinstance(upload, UploadFile):
-            raise RequestValidationError([{"loc": ("body", "video"), "msg": "a video file is required in field 'video'", "type": "value_error"}])
+            raise RequestValidationError(
+                [{"loc": ("body", "video"), "msg": "a video file is required in field 'video'", "type": "value_error"}]
+            )
         if upload.content_type and not upload.content_type.startswith(("video/", "application/octet-stream")):
             raise UnsupportedMediaError(f"Part 'video' is {upload.content_type!r}; send a video (video/*)")
         gallery = form.get("gallery") or None
@@ -146,7 +148,9 @@ def add_video_endpoints(app: FastAPI) -> None:
         except ValueError:
             stride = 0
         if not 1 <= stride <= 30:
-            raise RequestValidationError([{"loc": ("body", "stride"), "msg": "stride must be a whole number from 1 to 30", "type": "value_error"}])
+            raise RequestValidationError(
+                [{"loc": ("body", "stride"), "msg": "stride must be a whole number from 1 to 30", "type": "value_error"}]
+            )
         if gallery is not None:
             _allowed(key, gallery)
             _service(request).galleries.get(gallery)  # 404 now, not after the upload waited in the queue

@@ -182,7 +182,7 @@ def _training_part(samples: list[Sample], faces: PreparedFaces, by_subject: bool
         keep = np.array([s.group not in held for s in samples])
     else:
         keep = np.array([file_fold(s.group) != 0 for s in samples])
-    chosen = [s for s, k in zip(samples, keep) if k]
+    chosen = [s for s, k in zip(samples, keep, strict=True) if k]
     return chosen, faces.crops[keep], faces.embeddings[keep]
 
 

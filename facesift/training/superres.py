@@ -95,7 +95,9 @@ class SuperResTrainer(Trainer):
         """SFace accuracy with probes restored by the network, full-resolution gallery."""
         gallery = embed(self.teacher, self.held_out.a)
         return {
-            f"acc@{size}": round(two_fold_accuracy((gallery * embed(self.teacher, self.restore(self.held_out.b, size))).sum(1), self.held_out.same), 4)
+            f"acc@{size}": round(
+                two_fold_accuracy((gallery * embed(self.teacher, self.restore(self.held_out.b, size))).sum(1), self.held_out.same), 4
+            )
             for size in SR_SIZES
         }
 

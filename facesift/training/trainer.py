@@ -300,7 +300,10 @@ class EmbedderTrainer(Trainer):
         rng = np.random.default_rng(self.config.seed)
         indices = rng.choice(len(self.train_set.labels), min(count, len(self.train_set.labels)), replace=False)
         dataset = FaceDataset(self.train_set, self.degradation(), seed=self.config.seed)
-        return [torch.stack(items) if isinstance(items[0], torch.Tensor) else torch.tensor(items) for items in zip(*(dataset[int(i)] for i in indices))]
+        return [
+            torch.stack(items) if isinstance(items[0], torch.Tensor) else torch.tensor(items)
+            for items in zip(*(dataset[int(i)] for i in indices), strict=True)
+        ]
 
     def probe_loss(self) -> dict[str, float]:
         images, labels, target, _, _ = self.probe

@@ -272,7 +272,7 @@ class VideoAnalyser:
         identity = track.identity
         points = track.observations
         boxes: list[TrackBox] = []
-        for a, b in zip(points, points[1:] + [None]):
+        for a, b in zip(points, points[1:] + [None], strict=True):
             boxes.append(TrackBox(a.frame, a.frame / fps, _round_box(a.box), True))
             if b is None or b.frame - a.frame > self.max_stride:
                 continue

@@ -144,7 +144,9 @@ class VideoReader:
             raise EmptyVideoError(f"{self.info.source} has no frame to decode")
         wanted = self.info.frame_count if stop is None else min(self.info.frame_count, stop)
         if not self.live and wanted and index < COMPLETE_SHARE * wanted:
-            raise TruncatedVideoError(f"{self.info.source} ends after {index} of its {self.info.frame_count} frames: it is cut short or damaged")
+            raise TruncatedVideoError(
+                f"{self.info.source} ends after {index} of its {self.info.frame_count} frames: it is cut short or damaged"
+            )
 
     def close(self) -> None:
         self._capture.release()

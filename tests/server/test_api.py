@@ -260,7 +260,9 @@ def test_no_photo_is_written_unless_the_gallery_keeps_images(service, people, tm
     for path in folder.rglob("*"):
         if path.is_file():
             assert large[1000:1064] not in path.read_bytes(), path
-    assert requests.get(service.url + f"/v1/galleries/templates/samples/{sample}/image", headers=service.auth(), timeout=30).status_code == 404
+    assert (
+        requests.get(service.url + f"/v1/galleries/templates/samples/{sample}/image", headers=service.auth(), timeout=30).status_code == 404
+    )
 
 
 def test_access_log_has_no_images_keys_or_embeddings(service, obama, caplog):

@@ -58,7 +58,9 @@ def test_service_killed_during_concurrent_enrolments_keeps_every_acknowledged_sa
     lock = threading.Lock()
     killed = threading.Event()
     try:
-        assert requests.post(url + "/v1/galleries", headers=auth, json={"name": "crash", "keep_images": True}, timeout=30).status_code == 201
+        assert (
+            requests.post(url + "/v1/galleries", headers=auth, json={"name": "crash", "keep_images": True}, timeout=30).status_code == 201
+        )
 
         def client(people: list[str]) -> None:
             nonlocal in_flight

@@ -17,7 +17,22 @@ from facesift.server import create_app
 from facesift.server.middleware import SECURITY_HEADERS
 
 CASES = 300
-IDS = ["fuzz", "fuzz-person", "nonexistent", "x" * 300, "..", "%2E%2E%2Fetc", "%00", "%0A%0D", "caf%C3%A9", "a%20b", "UPPER", "-", "0", "9" * 30]
+IDS = [
+    "fuzz",
+    "fuzz-person",
+    "nonexistent",
+    "x" * 300,
+    "..",
+    "%2E%2E%2Fetc",
+    "%00",
+    "%0A%0D",
+    "caf%C3%A9",
+    "a%20b",
+    "UPPER",
+    "-",
+    "0",
+    "9" * 30,
+]
 QUERIES = ["", "offset=-1", "offset=1e30", "offset=9223372036854775808", "limit=abc", "limit=0", "k=0", "k=99999999999",
            "policy=evil", "threshold=nan", "false_match_rate=2", "%ff%fe=1", "a=" + "b" * 5000]
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
@@ -73,7 +88,9 @@ def _body(rng: random.Random, images: list[bytes]) -> tuple[dict, dict]:
     files = []
     for name in rng.sample(fields, rng.randint(1, 4)):
         if rng.random() < 0.6:
-            files.append((name, ("f.jpg", _broken(rng, images), rng.choice(["image/jpeg", "image/png", "application/octet-stream", "text/html"]))))
+            files.append(
+                (name, ("f.jpg", _broken(rng, images), rng.choice(["image/jpeg", "image/png", "application/octet-stream", "text/html"])))
+            )
         else:
             files.append((name, (None, rng.choice(["1", "0", "true", "largest", "evil", "-5", "x" * 2000]))))
     return {"files": files}, {}
@@ -81,7 +98,10 @@ def _body(rng: random.Random, images: list[bytes]) -> tuple[dict, dict]:
 
 def test_fuzzed_requests_never_get_a_5xx(service, obama):
     auth = service.auth()
-    assert requests.post(service.url + "/v1/galleries", headers=auth, json={"name": "fuzz", "keep_images": True}, timeout=30).status_code == 201
+    assert (
+        requests.post(service.url + "/v1/galleries", headers=auth, json={"name": "fuzz", "keep_images": True}, timeout=30).status_code
+        == 201
+    )
     enrolled = requests.post(service.url + "/v1/galleries/fuzz/persons/fuzz-person/samples", headers=auth,
                              files={"images": ("o.jpg", obama.read_bytes(), "image/jpeg")}, timeout=60)
     assert enrolled.status_code == 200

@@ -16,14 +16,20 @@ def test_search_every_face_and_the_operating_point(service, faces):
     assert requests.post(url, headers=auth, json={"name": "tagging"}, timeout=30).status_code == 201
     for name, photo in (("obama", wild / "barack_obama/obama.jpg"), ("biden", wild / "joe_biden/biden.jpg")):
         assert post_files(service, f"/v1/galleries/tagging/persons/{name}/samples", [upload(photo, "images")]).json()["added"] == 1
-    group = post_files(service, "/v1/galleries/tagging/search", [upload(wild / "_multi_face/obama_and_biden.jpg")], data={"faces": "all"}).json()
+    group = post_files(
+        service, "/v1/galleries/tagging/search", [upload(wild / "_multi_face/obama_and_biden.jpg")], data={"faces": "all"}
+    ).json()
     named = {face["candidates"][0]["person_id"] for face in group["faces"] if face["decision"] == "match"}
     assert named == {"obama", "biden"} and all(len(face["face"]["box"]) == 4 for face in group["faces"])
     point = group["operating_point"]
     assert (point["gallery_size"], point["fpir"], point["source"]) == (2, 0.01, "default")
     one = post_files(service, "/v1/galleries/tagging/search", [upload(wild / "barack_obama/obama1.jpg")], data={"fpir": "0.001"}).json()
-    assert one["decision"] == "match" and one["operating_point"]["fpir"] == 0.001 and one["operating_point"]["threshold"] > point["threshold"]
-    bad = post_files(service, "/v1/galleries/tagging/search", [upload(wild / "barack_obama/obama1.jpg")], data={"fpir": "0.01", "threshold": "0.5"})
+    assert (
+        one["decision"] == "match" and one["operating_point"]["fpir"] == 0.001 and one["operating_point"]["threshold"] > point["threshold"]
+    )
+    bad = post_files(
+        service, "/v1/galleries/tagging/search", [upload(wild / "barack_obama/obama1.jpg")], data={"fpir": "0.01", "threshold": "0.5"}
+    )
     assert bad.status_code == 422 and "at most one" in bad.json()["detail"]
     now = requests.get(url + "/tagging/operating-point", headers=auth, params={"fpir": 0.05}, timeout=30).json()
     assert now["gallery_size"] == 2 and now["fpir"] == 0.05

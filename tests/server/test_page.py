@@ -27,7 +27,9 @@ def wait_for_text(driver, selector: str, text: str, timeout: float = 60) -> str:
     try:
         WebDriverWait(driver, timeout).until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, selector), text))
     except TimeoutException:
-        shown = {f"#{e.get_attribute('id')}": e.text for e in driver.find_elements(By.CSS_SELECTOR, "[id$='-result'], [id$='-error']") if e.text}
+        shown = {
+            f"#{e.get_attribute('id')}": e.text for e in driver.find_elements(By.CSS_SELECTOR, "[id$='-result'], [id$='-error']") if e.text
+        }
         console = [entry["message"] for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
         raise AssertionError(f"{text!r} never appeared in {selector}; the page shows {shown}; the console says {console}") from None
     return driver.find_element(By.CSS_SELECTOR, selector).text
@@ -52,7 +54,9 @@ def enrol_on_page(driver, person: str, photos) -> None:
 def drawn(driver, selector: str, path: Path) -> np.ndarray:
     """The pixels of ``selector`` wherever it is on the page: scrolled into view, then a screenshot of the window."""
     rect = driver.execute_script(
-        "const e = document.querySelector(arguments[0]); e.scrollIntoView({block: 'center'}); return e.getBoundingClientRect().toJSON()", selector)
+        "const e = document.querySelector(arguments[0]); e.scrollIntoView({block: 'center'}); return e.getBoundingClientRect().toJSON()",
+        selector,
+    )
     assert driver.save_screenshot(str(path))
     x, y, w, h = (round(rect[k]) for k in ("x", "y", "width", "height"))
     return np.asarray(Image.open(path).convert("RGB"))[y : y + h, x : x + w]

@@ -30,7 +30,9 @@ _names = itertools.count()
 
 def _gallery(service, keep_images: bool = False) -> str:
     name = f"page{next(_names)}-{os.getpid()}"
-    reply = requests.post(service.url + "/v1/galleries", json={"name": name, "keep_images": keep_images}, headers=service.auth(), timeout=30)
+    reply = requests.post(
+        service.url + "/v1/galleries", json={"name": name, "keep_images": keep_images}, headers=service.auth(), timeout=30
+    )
     assert reply.status_code == 201, reply.text
     return name
 
@@ -301,7 +303,8 @@ def test_bug_a_dropped_file_that_is_not_a_photo_is_not_ignored(browser, service)
     browser.execute_script("""
       const transfer = new DataTransfer();
       transfer.items.add(new File(['hello'], 'letter.txt', {type: 'text/plain'}));
-      document.querySelector('#search-drop').dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+      const drop = new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true});
+      document.querySelector('#search-drop').dispatchEvent(drop);
     """)
     text = wait_for_text(browser, "#search-result", "not a photo")
     assert "letter.txt" in text and _colour(browser, "#search-result .message") == RED
@@ -331,8 +334,10 @@ def test_bug_section_cards_do_not_touch(browser, service):
     """Before: the cards inside the app were stacked with no space between them."""
     _open(browser, service)
     tops = browser.execute_script(
-        "return [...document.querySelectorAll('#app > section.card')].map(s => [s.getBoundingClientRect().top, s.getBoundingClientRect().bottom])")
-    gaps = [below[0] - above[1] for above, below in zip(tops, tops[1:])]
+        "return [...document.querySelectorAll('#app > section.card')]"
+        ".map(s => [s.getBoundingClientRect().top, s.getBoundingClientRect().bottom])"
+    )
+    gaps = [below[0] - above[1] for above, below in zip(tops, tops[1:], strict=False)]
     assert len(gaps) >= 6 and min(gaps) >= 8, gaps
 
 
