@@ -58,7 +58,31 @@ def make_batch_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _per_axis_dequantize(node: onnx.NodeProto, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+    """DequantizeLinear by its definition, ``(x - zero_point) * scale``, for a scalar or per-axis scale (what
+    :func:`store_weights` writes; ``None`` for anything else, block quantisation say). onnx's reference
+    evaluator has no implementation of the opset 13-18 versions (onnx 1.23), which models exported at opset 17
+    carry."""
+    values, scale = feeds[node.input[0]], feeds[node.input[1]]
+    zero = feeds[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros_like(scale, dtype=values.dtype)
+    attributes = {a.name: a.i for a in node.attribute}
+    if attributes.get("block_size") or scale.ndim > 1:
+        return None
+    if scale.ndim == 1:
+        axis = attributes.get("axis", 1) % values.ndim
+        if scale.size != values.shape[axis]:
+            return None
+        shape = [1] * values.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return ((values.astype(np.int32) - zero.astype(np.int32)) * scale).astype(np.float32)
+
+
 def _run_node(node: onnx.NodeProto, feeds: dict[str, np.ndarray], opsets) -> list[np.ndarray]:
+    if node.op_type == "DequantizeLinear" and node.domain in ("", "ai.onnx"):
+        folded = _per_axis_dequantize(node, feeds)
+        if folded is not None:
+            return [folded]
     graph = onnx.helper.make_graph(
         [node],
         "fold",

@@ -4,7 +4,7 @@ Small faces: when cross-resolution models trained for this embedder are installe
 crossres``), a face whose eyes are closer than a model's card's ``eye_distance_below`` is embedded by the
 model with the smallest such limit instead (their vectors live in the same space). "Closer" uses the
 effective eye distance (resolution.py), so a small face that was upscaled, blurred to the same detail, counts
-as small too; ``low_resolution=False`` turns that off. ``restorer=`` adds optional
+as small too; ``low_resolution=False`` turns that off (``FACESIFT_LOW_RESOLUTION=0`` for a whole process). ``restorer=`` adds optional
 super-resolution of faces whose eyes are closer than ``restore_below`` px before they are embedded.
 
 Decoding, detection and alignment of many images run in a small thread pool (OpenCV, Pillow and
@@ -28,7 +28,7 @@ from facesift.errors import ClosedError, FacesiftError, InvalidArgumentError, No
 from facesift.image import DEFAULT_MAX_PIXELS, ImageInput, decode_image
 from facesift.quality import DEFAULT_POLICY, QualityPolicy, assess
 from facesift.recognition import Embedder, create_embedder
-from facesift.recognition.trained import installed_low_resolution, low_resolution_embedders
+from facesift.recognition.trained import installed_low_resolution, low_resolution_embedders, routing_by_default
 from facesift.resolution import effective_eye_distance
 from facesift.restoration import create_restorer
 from facesift.results import DetectedFace, Face, FaceEmbedding, ImageFaces
@@ -115,13 +115,15 @@ class Pipeline:
         quality_policy: QualityPolicy = DEFAULT_POLICY,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         workers: int | None = None,
-        low_resolution: bool = True,
+        low_resolution: bool | None = None,
         restorer: str | None = None,
         restore_below: float = 12.0,
         decode_pixels: int | None = None,
     ) -> None:
         self.detector = _built(detector, detector_options, Detector, create_detector, "detector")
         self.embedder = _built(embedder, embedder_options, Embedder, create_embedder, "embedder")
+        if low_resolution is None:
+            low_resolution = routing_by_default()
         self.low_resolution_embedders = low_resolution_embedders(self.embedder.name) if low_resolution else ()
         owned = ((self.embedder,) if isinstance(embedder, str) else ()) + self.low_resolution_embedders  # built here: closed here
         self.restorer = create_restorer(restorer) if restorer else None
@@ -359,11 +361,13 @@ _PIPELINES: dict[tuple[str, str, bool], Pipeline] = {}
 _PIPELINES_LOCK = threading.Lock()
 
 
-def get_pipeline(detector: str = "yunet", embedder: str = "sface", *, low_resolution: bool = True) -> Pipeline:
+def get_pipeline(detector: str = "yunet", embedder: str = "sface", *, low_resolution: bool | None = None) -> Pipeline:
     """The process-wide shared pipeline for this detector and embedder, created on first use and again when the
     cross-resolution models installed for it change (``facesift train`` in the same process, say), so that no
     caller embeds with models that are no longer the installed ones. A replaced pipeline is closed once no caller
     holds it any more (a thread still using it, like a server's request, keeps it open)."""
+    if low_resolution is None:
+        low_resolution = routing_by_default()
     key = (detector, embedder, low_resolution)
     installed = installed_low_resolution(embedder) if low_resolution else ()
     with _PIPELINES_LOCK:

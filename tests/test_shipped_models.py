@@ -23,11 +23,12 @@ from facesift.recognition.base import ModelCard, load_card
 from facesift.recognition.trained import (
     LOW_RESOLUTION_MODELS,
     SHIPPED,
-    _unpack,
     install_trained,
+    installed_low_resolution,
     pack_trained,
     trained_embedders,
     trained_origin,
+    unpack_shipped,
 )
 from facesift.runtime import open_session
 
@@ -71,7 +72,7 @@ def test_a_packed_model_is_small_checked_and_unpacked_to_nearly_the_same_network
 
     weights = models.register_weights(models.WeightFile(
         name=card.name, distribution=models.OWN_DISTRIBUTION, path_in_distribution=str(packed), sha256=digest,
-        install_hint="pip install facesift", licence=shipped_card.licence, repair=_unpack))
+        install_hint="pip install facesift", licence=shipped_card.licence, repair=unpack_shipped))
     unpacked = models.model_path(card.name)
     assert unpacked.parent == tmp_path / "cache" and unpacked.stat().st_size >= 0.99 * source.stat().st_size
     cosine = (_embed(unpacked, crops) * _embed(source, crops)).sum(axis=1)
@@ -100,11 +101,23 @@ def test_the_shipped_models_load_and_route_a_small_face(obama, monkeypatch, tmp_
     pipeline = facesift.Pipeline()
     assert [name for name, _ in pipeline.routed_models] == list(LOW_RESOLUTION_MODELS)
     photo = load_image(obama)
-    tiny = cv2.resize(photo, None, fx=30 / photo.shape[1], fy=30 / photo.shape[1], interpolation=cv2.INTER_AREA)
-    small = pipeline.represent(np.pad(tiny, ((40, 40), (40, 40), (0, 0)), mode="edge"), policy="largest")
+    # shrunk until the eyes are about 5 px apart, then brought back: YuNet finds it, its detail says small
+    tiny = cv2.resize(photo, None, fx=1 / 22, fy=1 / 22, interpolation=cv2.INTER_AREA)
+    small = pipeline.represent(cv2.resize(tiny, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_CUBIC), policy="largest")
     large = pipeline.represent(photo, policy="largest")
     assert small and small[0].embedded_by in LOW_RESOLUTION_MODELS and large[0].embedded_by is None
     assert float(small[0].embedding @ large[0].embedding) > 0.3  # same space: the small face still looks like him
+
+
+@needs_shipped
+def test_routing_can_be_turned_off_for_a_whole_process(monkeypatch, tmp_path):
+    """FACESIFT_LOW_RESOLUTION=0: the plain embedder alone, as the README's "SFace alone" row is measured."""
+    monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("FACESIFT_LOW_RESOLUTION", "0")
+    assert facesift.Pipeline().routed_models == () and installed_low_resolution("sface") == ()
+    assert [name for name, _ in facesift.Pipeline(low_resolution=True).routed_models] == list(LOW_RESOLUTION_MODELS)
+    monkeypatch.setenv("FACESIFT_LOW_RESOLUTION", "1")
+    assert [name for name, _ in installed_low_resolution("sface")] == list(LOW_RESOLUTION_MODELS)
 
 
 @pytest.mark.slow
