@@ -74,3 +74,12 @@ def first_second_clip(faces: Path, tmp_path_factory) -> Path:
     writer.release()
     capture.release()
     return path
+
+
+@pytest.fixture(scope="session")
+def sface_run() -> str:
+    """How evaluation names SFace's runs: with the cross-resolution models it routes small faces to (the shipped
+    ones, unless FACESIFT_LOW_RESOLUTION=0), so a report says what really embedded."""
+    from facesift.recognition.trained import installed_low_resolution
+
+    return "+".join(["sface", *(name for name, _ in installed_low_resolution("sface"))])

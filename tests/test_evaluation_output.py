@@ -16,7 +16,7 @@ from facesift.cli import app
 HEADERS = ("run", "pairs", "no face", "accuracy %", "at default threshold %", "AUC", "EER %")
 
 
-def test_evaluate_pairs_redirected_to_a_file_is_a_readable_table(lfw, cache, tmp_path):  # noqa: F811
+def test_evaluate_pairs_redirected_to_a_file_is_a_readable_table(lfw, cache, tmp_path, sface_run):  # noqa: F811
     """`facesift evaluate pairs ... > out.txt`: no header cut to fit 80 columns, no wrapped rows."""
     out = tmp_path / "out.txt"
     command = [sys.executable, "-m", "facesift", "evaluate", "pairs", "--data", str(lfw), "--pairs", str(lfw / "pairs.txt"),
@@ -31,20 +31,20 @@ def test_evaluate_pairs_redirected_to_a_file_is_a_readable_table(lfw, cache, tmp
     lines = text.splitlines()
     header = next(line for line in lines if "accuracy %" in line)
     assert all(f" {name} " in header for name in HEADERS), header
-    row = next(line for line in lines if "sface+yunet" in line)
+    row = next(line for line in lines if f"{sface_run}+yunet" in line)
     assert len(row) == len(header) > 80  # one line per row, as wide as it needs
 
 
-def test_evaluate_pairs_as_markdown_and_json(lfw, cache):  # noqa: F811
+def test_evaluate_pairs_as_markdown_and_json(lfw, cache, sface_run):  # noqa: F811
     runner = CliRunner()
     args = ["evaluate", "pairs", "--data", str(lfw), "--pairs", str(lfw / "pairs.txt"), "--cache-dir", str(cache)]
     markdown = runner.invoke(app, [*args, "--format", "markdown"])
     assert markdown.exit_code == 0, markdown.output
     assert "### Verification" in markdown.output and "| run | pairs | no face | accuracy % |" in markdown.output
-    assert "| sface+yunet | 16 |" in markdown.output
+    assert f"| {sface_run}+yunet | 16 |" in markdown.output
     data = runner.invoke(app, [*args, "--format", "json"])
     assert data.exit_code == 0, data.output
     table = json.loads(data.stdout)["tables"][0]
-    assert table["title"] == "Verification" and table["rows"][0]["run"] == "sface+yunet" and table["rows"][0]["pairs"] == "16"
+    assert table["title"] == "Verification" and table["rows"][0]["run"] == f"{sface_run}+yunet" and table["rows"][0]["pairs"] == "16"
     wrong = runner.invoke(app, [*args, "--format", "html"])
     assert wrong.exit_code == 2 and "one of table, markdown, json" in wrong.output

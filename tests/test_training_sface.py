@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="the train extra is not installed: p
 from facesift.evaluation.embeddings import embed_images  # noqa: E402
 from facesift.image import load_image  # noqa: E402
 from facesift.pipeline import Pipeline, get_pipeline  # noqa: E402
-from facesift.recognition import available_embedders, create_embedder  # noqa: E402
+from facesift.recognition import available_embedders, create_embedder, trained  # noqa: E402
 from facesift.recognition.base import ModelCard  # noqa: E402
 from facesift.recognition.trained import install_trained  # noqa: E402
 from facesift.training.sface import export_onnx, sface_from_onnx  # noqa: E402
@@ -57,8 +57,10 @@ def test_pytorch_sface_matches_onnxruntime(network, pipeline, crops):
 
 @pytest.fixture
 def trained_home(tmp_path, monkeypatch):
-    """A private facesift cache, so a model registered here is seen by nothing else."""
+    """A private facesift cache, so a model registered here is seen by nothing else, and a package that ships no
+    trained model (the shipped ones are tested in test_shipped_models.py): only what these tests train counts."""
     monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(trained, "SHIPPED", {})
     return tmp_path
 
 
