@@ -40,6 +40,32 @@ def test_age_and_gender_on_held_out_utkface(faces):
         assert found[0].emotion is None and found[0].liveness is None  # only what was asked
 
 
+def test_the_gender_head_reads_sface_trunk_cut_from_the_installed_file(faces, tmp_path):
+    """The trunk is SFace's own map, cut where the card says, pooled over the face and its quarters."""
+    import onnx
+
+    from facesift.analysis.features import TRUNK_LAYER, sface_trunk
+    from facesift.analysis.heads import read_cards
+    from facesift.models import model_path
+    from facesift.pipeline import get_pipeline
+    from facesift.runtime import open_session
+
+    assert read_cards()["gender"].input == "trunk"
+    pipeline = get_pipeline()
+    paths = [s.path for s in held_out_utkface(faces, 4)]
+    crops = np.stack([pipeline.embedder.align(pixels, pipeline.detect(pixels)[0].face) for pixels in map(facesift.load_image, paths)])
+    whole = onnx.load(str(model_path("sface")))
+    whole.graph.output.append(onnx.helper.make_tensor_value_info(TRUNK_LAYER, onnx.TensorProto.FLOAT, None))
+    onnx.save(whole, str(tmp_path / "sface-with-trunk.onnx"))
+    session, name = open_session(tmp_path / "sface-with-trunk.onnx")
+    maps = session.run([TRUNK_LAYER], {name: crops.transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    pooled = sface_trunk(crops)
+    assert pooled.shape == (4, 5 * maps.shape[1])
+    np.testing.assert_allclose(pooled[:, : maps.shape[1]], maps.mean(axis=(2, 3)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pooled[:, maps.shape[1] : 2 * maps.shape[1]], maps[:, :, :3, :3].mean(axis=(2, 3)), rtol=1e-4, atol=1e-5)
+    assert model_path("sface-trunk").stat().st_size < 0.5 * model_path("sface").stat().st_size  # the projection is cut off
+
+
 def test_emotion_on_48px_crops_with_detector_none(faces):
     happy = sorted((faces / "fer2013-dev" / "happy").iterdir())
     held = [p for p in happy if file_fold(p.name) == 0][:12]

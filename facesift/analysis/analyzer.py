@@ -1,8 +1,8 @@
 """``facesift.analyze``: age, gender, emotion and liveness of each face, from heads trained here.
 
 Each face is detected, aligned and embedded by the shared pipeline as for recognition; the heads then read
-the SFace embedding or the aligned crop's colour texture (per head: ``heads.json``), which
-costs a few milliseconds per face beyond the embedding (``benchmarks/analyze.py``).
+the SFace embedding, SFace's last convolutional map or the aligned crop's colour texture (per head:
+``heads.json``), which costs a few milliseconds per face beyond the embedding (``benchmarks/analyze.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from facesift.analysis.data import EMOTIONS, RACES
-from facesift.analysis.features import colour_texture
+from facesift.analysis.features import colour_texture, sface_trunk
 from facesift.analysis.heads import Head, load_heads
 from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput, load_image
@@ -92,9 +92,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def _inputs(head: Head, crops: Sequence[np.ndarray], embeddings: np.ndarray) -> np.ndarray:
-    if head.card.input == "texture":
+def _inputs(kind: str, crops: Sequence[np.ndarray], embeddings: np.ndarray) -> np.ndarray:
+    if kind == "texture":
         return np.stack([colour_texture(c) for c in crops])
+    if kind == "trunk":
+        return sface_trunk(np.stack(crops))
     return embeddings
 
 
@@ -148,9 +150,13 @@ def analyze_faces(
     if not len(crops):
         return {a: [] for a in actions}
     results: dict[str, list] = {}
+    inputs: dict[str, np.ndarray] = {}  # each kind once, whichever heads read it
     for action in actions:
         head = heads[action]
-        output = head.run(_inputs(head, crops, embeddings))
+        kind = head.card.input
+        if kind not in inputs:
+            inputs[kind] = _inputs(kind, crops, embeddings)
+        output = head.run(inputs[kind])
         if action == "age":
             results[action] = _age(head, output)
         elif action == "gender":

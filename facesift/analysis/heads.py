@@ -1,7 +1,8 @@
 """The shipped analysis heads: small ONNX files in ``facesift/analysis/models`` with one card, ``heads.json``.
 
-Each head reads one kind of input (``input`` in its card): ``embedding`` (the face's 128-d SFace vector) or
-``texture`` (:func:`facesift.analysis.features.colour_texture` of the aligned crop). ``facesift train analysis``
+Each head reads one kind of input (``input`` in its card): ``embedding`` (the face's 128-d SFace vector),
+``trunk`` (:func:`facesift.analysis.features.sface_trunk`: SFace's last map, pooled) or ``texture``
+(:func:`facesift.analysis.features.colour_texture` of the aligned crop). ``facesift train analysis``
 writes the files and the card; nothing downloads.
 """
 

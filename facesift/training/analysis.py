@@ -29,7 +29,7 @@ from facesift.analysis.data import (
     read_liveness,
     read_utkface,
 )
-from facesift.analysis.features import TEXTURE_DIMS, colour_texture
+from facesift.analysis.features import TEXTURE_DIMS, TRUNK_DIMS, colour_texture, sface_trunk
 from facesift.analysis.heads import MODELS_DIR, HeadCard, read_cards, write_cards
 
 #: age bands of the interval table (upper age of each band), and the share of faces the interval must hold
@@ -37,6 +37,9 @@ AGE_BANDS = (12, 19, 39, 59, 200)
 AGE_COVERAGE = 0.8
 #: the liveness operating point: live faces rejected (BPCER) on the training subjects' out-of-fold scores
 LIVENESS_BPCER = 0.05
+#: L2 strength (scikit-learn's C) of the linear heads on SFace's trunk, chosen out of fold on the training folds
+#: (docs/analyze.md): gender 91.8-92.0 % for C 0.003-0.3, so the middle; emotion 53.0 / 52.1 / 51.7 % at 0.003 / 0.01 / 0.03
+TRUNK_STRENGTH = {"gender": 0.03, "emotion": 0.003}
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,35 @@ def train_classes(action: str, x: np.ndarray, labels: np.ndarray, names: tuple[s
                     {"out_of_fold_accuracy": round(float(np.mean(predicted == labels)), 4)})
 
 
+def train_trunk_head(action: str, crops: np.ndarray, labels: np.ndarray, names: tuple[str, ...], folds: np.ndarray, out: Path,
+                     strength: float, source: str, seed: int) -> HeadCard:
+    """Logistic regression (L2, scikit-learn's ``C`` = ``strength``) on SFace's pooled trunk, standardised, exported
+    as a :class:`StandardisedLinear` (one logit for two classes, one per class otherwise)."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = sface_trunk(crops)
+
+    def fit(x: np.ndarray, y: np.ndarray) -> StandardisedLinear:
+        mean, std = x.mean(0), np.maximum(x.std(0), 1e-6)
+        fitted = LogisticRegression(C=strength, max_iter=3000, random_state=seed).fit((x - mean) / std, y)
+        head = StandardisedLinear(mean, std, outputs=len(fitted.intercept_))
+        with torch.no_grad():
+            head.linear.weight.copy_(torch.as_tensor(fitted.coef_, dtype=torch.float32))
+            head.linear.bias.copy_(torch.as_tensor(fitted.intercept_, dtype=torch.float32))
+        return head.eval()
+
+    binary = len(names) == 2
+    oof = np.zeros((len(features), 1 if binary else len(names)), np.float32)
+    for fold in np.unique(folds):
+        oof[folds == fold] = _predict(fit(features[folds != fold], labels[folds != fold]), features[folds == fold])
+    predicted = (oof[:, 0] > 0).astype(int) if binary else oof.argmax(1)
+    _export(fit(features, labels), (TRUNK_DIMS,), out / f"{action}.onnx")
+    return HeadCard(action, f"{action}.onnx", "trunk", names if not binary else (), {},
+                    f"logistic regression (C {strength}) on SFace's last convolutional map pooled over the face and its "
+                    f"quarters; {source} ({len(features)} faces)",
+                    {"out_of_fold_accuracy": round(float(np.mean(predicted == labels)), 4)})
+
+
 def train_liveness(crops: np.ndarray, live: np.ndarray, subjects: np.ndarray, out: Path, config: HeadConfig) -> HeadCard:
     features = np.stack([colour_texture(c) for c in crops])
     make = lambda: StandardisedLinear(features.mean(0), features.std(0))  # noqa: E731
@@ -200,23 +232,25 @@ def train_heads(faces_dir: Path, cache: Path | None, actions: tuple[str, ...], o
 
     if {"age", "gender", "race"} & set(actions):
         samples = read_utkface(faces_dir / "utkface-dev")
-        chosen, _, x = _training_part(samples, prepared(samples, cache), False)
+        chosen, crops, x = _training_part(samples, prepared(samples, cache), False)
         folds = np.array([file_fold(s.group) for s in chosen])
         if "age" in actions:
             done(train_age(x, np.array([s.age for s in chosen], np.float32), folds, out, config))
         if "gender" in actions:
             labels = np.array([s.gender for s in chosen])
-            done(train_classes("gender", x, labels, ("man", "woman"), folds, out, config, "UTKFace file folds 1-4"))
+            done(train_trunk_head("gender", crops, labels, ("man", "woman"), folds, out, TRUNK_STRENGTH["gender"],
+                                  "UTKFace file folds 1-4", config.seed))
         if "race" in actions:
             known = np.array([s.race >= 0 for s in chosen])
             labels = np.array([s.race for s in chosen])[known]
             done(train_classes("race", x[known], labels, RACES, folds[known], out, config, "UTKFace file folds 1-4"))
     if "emotion" in actions:
         samples = read_emotions(faces_dir / "fer2013-dev")
-        chosen, _, x = _training_part(samples, prepared(samples, cache), False)
+        chosen, crops, _ = _training_part(samples, prepared(samples, cache), False)
         folds = np.array([file_fold(s.group) for s in chosen])
         labels = np.array([s.emotion for s in chosen])
-        done(train_classes("emotion", x, labels, EMOTIONS, folds, out, config, "FER2013 share, file folds 1-4"))
+        done(train_trunk_head("emotion", crops, labels, EMOTIONS, folds, out, TRUNK_STRENGTH["emotion"],
+                              "FER2013 share, file folds 1-4", config.seed))
     if "liveness" in actions:
         samples = read_liveness(faces_dir / "nuaa-dev")
         chosen, crops, _ = _training_part(samples, prepared(samples, cache), True)
