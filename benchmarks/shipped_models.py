@@ -5,7 +5,8 @@
 NAME: models trained here (``<cache>/trained/NAME.onnx``); without one, SFace's own fp32 file stands in (the
 cross-resolution models are SFace fine-tuned: same layers, same weight shapes). Agreement is the cosine between
 the fp32 and the packed file's vectors on real crops of held-out people (celeba300 folds 6-10), full size and
-shrunk to 14 px. "as stored" runs the packed file directly; "unpacked" is what the pipeline runs (fp32 again).
+shrunk to 14 px. "as stored" runs the packed file directly; "unpacked" is what the pipeline runs (fp32 again, PReLU
+rewritten so onnxruntime fuses it; the fp32 row is the file as training wrote it).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import onnxruntime as ort
 
 from facesift import get_pipeline, models
 from facesift.image import load_image
-from facesift.onnx_repair import fold_constants, store_weights
-from facesift.recognition.trained import trained_dir
+from facesift.onnx_repair import store_weights
+from facesift.recognition.trained import trained_dir, unpack_shipped
 
 FACES = Path(os.environ.get("FACESIFT_FACES_DIR", "../shared/faces"))
 
@@ -74,7 +75,7 @@ def main(names: list[str]) -> None:
         print(f"| {name} | fp32 | {len(data) / 1e6:.1f} | {ms_per_face(fp32, crops):.1f} | - | 1 | 1 |")
         for precision in ("fp16", "int8"):
             packed = store_weights(onnx.load_from_string(data), precision).SerializeToString()
-            stored, unpacked = session(packed), session(fold_constants(onnx.load_from_string(packed)).SerializeToString())
+            stored, unpacked = session(packed), session(unpack_shipped(packed))
             cosine = (embed(unpacked, crops) * reference).sum(axis=1)
             print(f"| {name} | {precision} | {len(packed) / 1e6:.1f} | {ms_per_face(stored, crops):.1f} | "
                   f"{ms_per_face(unpacked, crops):.1f} | {cosine.mean():.5f} | {cosine.min():.5f} |")
