@@ -160,7 +160,9 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.service = Service.start(config)
-        log.info("facesift service ready: models %s + %s, data in %s", config.detector, config.model, config.data_dir)
+        routed = ", ".join(name for name, _ in app.state.service.pipeline.routed_models) or "none"
+        log.info("facesift service ready: models %s + %s (small faces: %s), data in %s", config.detector, config.model, routed,
+                 config.data_dir)
         yield
         app.state.service.close()
 
