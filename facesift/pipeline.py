@@ -369,7 +369,7 @@ def get_pipeline(detector: str = "yunet", embedder: str = "sface", *, low_resolu
     if low_resolution is None:
         low_resolution = routing_by_default()
     key = (detector, embedder, low_resolution)
-    installed = installed_low_resolution(embedder) if low_resolution else ()
+    installed = installed_low_resolution(embedder, routing=low_resolution)
     with _PIPELINES_LOCK:
         pipeline = _PIPELINES.get(key)
         if pipeline is None or pipeline.routed_models != installed:

@@ -19,6 +19,7 @@ import pytest
 import facesift
 from facesift import models
 from facesift.image import load_image
+from facesift.pipeline import get_pipeline
 from facesift.recognition.base import ModelCard, load_card
 from facesift.recognition.trained import (
     LOW_RESOLUTION_MODELS,
@@ -116,6 +117,7 @@ def test_routing_can_be_turned_off_for_a_whole_process(monkeypatch, tmp_path):
     monkeypatch.setenv("FACESIFT_LOW_RESOLUTION", "0")
     assert facesift.Pipeline().routed_models == () and installed_low_resolution("sface") == ()
     assert [name for name, _ in facesift.Pipeline(low_resolution=True).routed_models] == list(LOW_RESOLUTION_MODELS)
+    assert get_pipeline(low_resolution=True) is get_pipeline(low_resolution=True)  # asked for: built once, not every call
     monkeypatch.setenv("FACESIFT_LOW_RESOLUTION", "1")
     assert [name for name, _ in installed_low_resolution("sface")] == list(LOW_RESOLUTION_MODELS)
 

@@ -129,10 +129,11 @@ def routing_by_default() -> bool:
     return os.environ.get("FACESIFT_LOW_RESOLUTION", "1").strip() != "0"
 
 
-def installed_low_resolution(embedder: str) -> tuple[tuple[str, str], ...]:
+def installed_low_resolution(embedder: str, *, routing: bool | None = None) -> tuple[tuple[str, str], ...]:
     """(name, fingerprint) of each cross-resolution model installed now for ``embedder`` (a preset name or a
-    model name), smallest limit first: what a pipeline created now would route to by default."""
-    if not routing_by_default():
+    model name), smallest limit first: what a pipeline created now with ``low_resolution=routing`` would route to
+    (``None``: as :func:`routing_by_default` says)."""
+    if not (routing_by_default() if routing is None else routing):
         return ()
     return tuple((name, trained_fingerprint(name)) for name in low_resolution_models(PRESETS.get(embedder, embedder)))
 
