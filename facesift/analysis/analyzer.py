@@ -2,7 +2,8 @@
 
 Each face is detected, aligned and embedded by the shared pipeline as for recognition; the heads then read
 the SFace embedding, SFace's last convolutional map or the aligned crop's colour texture (per head:
-``heads.json``), which costs a few milliseconds per face beyond the embedding (``benchmarks/analyze.py``).
+``heads.json``). Each kind of input is computed once per call; the trunk (a second pass of SFace's
+convolutions) and the texture cost about 13 and 12 ms a face (``benchmarks/analyze.py``).
 """
 
 from __future__ import annotations

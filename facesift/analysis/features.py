@@ -1,15 +1,16 @@
 """Image features the analysis heads read beside the embedding: colour texture and SFace's trunk.
 
-Colour texture (liveness): a printed photo held to a camera loses fine skin texture and shifts its colours (ink gamut, paper gloss).
-Uniform local-binary-pattern histograms of each channel in HSV and YCrCb capture both (Boulkenafet, Komulainen
-and Hadid, "face anti-spoofing based on color texture analysis", ICIP 2015); measured against SFace embeddings
-as features on NUAA's held-out subjects, they are far better (docs/analyze.md).
+Colour texture (liveness): a printed photo held to a camera loses fine skin texture and shifts its colours
+(ink gamut, paper gloss). Uniform local-binary-pattern histograms of each channel in HSV and YCrCb capture
+both (Boulkenafet, Komulainen and Hadid, "face anti-spoofing based on color texture analysis", ICIP 2015);
+measured against SFace embeddings as features on NUAA's held-out subjects, they are far better (docs/analyze.md).
 
-SFace's trunk (gender): the 128-d embedding is trained to be the same for one person whatever their age,
-expression or capture, so it throws away part of what a face says about gender; the last convolutional map
-before that projection (1,024 channels over 7x7 places) still has it. Pooled over the whole face and its four
-quarters it gives a linear head about 5 points more than the embedding did (out of fold on the training
-folds, docs/analyze.md). The trunk is cut from the SFace file already installed: nothing new to download.
+SFace's trunk (gender, emotion): the 128-d embedding is trained to be the same for one person whatever their
+age, expression or capture, so it throws away part of what a face says about gender and expression; the last
+convolutional map before that projection (1,024 channels over 7x7 places) still has it. Pooled over the whole
+face and its four quarters it gives a linear head about 5 (gender) and 10 (emotion) points more than the
+embedding did (out of fold on the training folds, docs/analyze.md). The trunk is cut from the SFace file
+already installed: nothing new to download.
 """
 
 from __future__ import annotations
