@@ -1,10 +1,12 @@
 """Milliseconds per face: plain embedding (align + SFace) beside the same faces analysed (age, gender, emotion,
-liveness), in one run, so the heads' cost is a difference and a ratio measured on the same machine state.
+liveness) as ``analyze`` does it (one SFace pass gives the embedding and the trunk, then the texture and the heads),
+in one run, so the heads' cost is a difference and a ratio measured on the same machine state.
 
     python benchmarks/analyze.py [--faces 32] [--repeat 3]
 
 Faces are real (celeba300 photos, YuNet), detected once outside the timing; both loops start from the same
-photos and detected faces, so detection is left out of both.
+photos and detected faces, so detection is left out of both. The per-head rows time each head alone, with the
+inputs it needs (the embedding given): the trunk heads share one pass, so the rows do not add up to the total.
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ def main() -> None:
         return embedder.embed([embedder.align(image, face) for image, face in found])
 
     def analyse() -> dict:
-        crops = [embedder.align(image, face) for image, face in found]
-        return analyze_faces(crops, embedder.embed(crops), DEFAULT_ACTIONS)
+        return analyze_faces([embedder.align(image, face) for image, face in found], None, DEFAULT_ACTIONS)
 
     vectors = embed()
     crops = [embedder.align(image, face) for image, face in found]
@@ -47,7 +48,7 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {len(found)} celeba300 faces, median of {args.repeat}")
     print(f"{'step':<34}{'ms per face':>12}{'x embedding':>13}")
     print(f"{'align + SFace embedding':<34}{1000 * plain:>12.2f}{1.0:>13.2f}")
-    print(f"{'align + embedding + 4 heads':<34}{1000 * full:>12.2f}{full / plain:>13.2f}")
+    print(f"{'align + SFace pass + 4 heads':<34}{1000 * full:>12.2f}{full / plain:>13.2f}")
     for action, head in load_heads().items():
         if action in DEFAULT_ACTIONS:
             alone = timed(lambda a=action: analyze_faces(crops, vectors, (a,)), args.repeat) / len(found)

@@ -40,11 +40,12 @@ def test_age_and_gender_on_held_out_utkface(faces):
         assert found[0].emotion is None and found[0].liveness is None  # only what was asked
 
 
-def test_the_gender_head_reads_sface_trunk_cut_from_the_installed_file(faces, tmp_path):
-    """The trunk is SFace's own map, cut where the card says, pooled over the face and its quarters."""
+def test_the_gender_head_reads_sface_trunk_from_the_same_pass_as_the_embedding(faces, tmp_path):
+    """The trunk is SFace's own map where the card says, pooled over the face and its quarters, and the pass that
+    gives it gives the embedding too (equal to the sface embedder's)."""
     import onnx
 
-    from facesift.analysis.features import TRUNK_LAYER, sface_trunk
+    from facesift.analysis.features import TRUNK_LAYER, sface_features, sface_trunk
     from facesift.analysis.heads import read_cards
     from facesift.models import model_path
     from facesift.pipeline import get_pipeline
@@ -63,7 +64,9 @@ def test_the_gender_head_reads_sface_trunk_cut_from_the_installed_file(faces, tm
     assert pooled.shape == (4, 5 * maps.shape[1])
     np.testing.assert_allclose(pooled[:, : maps.shape[1]], maps.mean(axis=(2, 3)), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(pooled[:, maps.shape[1] : 2 * maps.shape[1]], maps[:, :, :3, :3].mean(axis=(2, 3)), rtol=1e-4, atol=1e-5)
-    assert model_path("sface-trunk").stat().st_size < 0.5 * model_path("sface").stat().st_size  # the projection is cut off
+    embeddings, trunk = sface_features(crops)
+    np.testing.assert_array_equal(trunk, pooled)
+    np.testing.assert_allclose(embeddings, pipeline.embedder.embed(crops), atol=1e-5)
 
 
 def test_emotion_on_48px_crops_with_detector_none(faces):

@@ -1,9 +1,9 @@
 """``facesift.analyze``: age, gender, emotion and liveness of each face, from heads trained here.
 
-Each face is detected, aligned and embedded by the shared pipeline as for recognition; the heads then read
-the SFace embedding, SFace's last convolutional map or the aligned crop's colour texture (per head:
-``heads.json``). Each kind of input is computed once per call; the trunk (a second pass of SFace's
-convolutions) and the texture cost about 13 and 12 ms a face (``benchmarks/analyze.py``).
+Each face is detected by the shared pipeline as for recognition and aligned to SFace's 112 px crop (whichever
+embedder the pipeline runs); the heads then read the SFace embedding, SFace's last convolutional map or the crop's
+colour texture (per head: ``heads.json``). The embedding and the map come from one SFace pass with two outputs,
+the texture from the crop; each kind of input is computed once per call (costs: ``benchmarks/analyze.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Sequence
 
 import numpy as np
 
+from facesift.alignment import align_face
 from facesift.analysis.data import EMOTIONS, RACES
-from facesift.analysis.features import colour_texture, sface_trunk
+from facesift.analysis.features import colour_texture, sface_features
 from facesift.analysis.heads import Head, load_heads
 from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput, load_image
-from facesift.results import Face, FaceEmbedding, FaceQuality, Serialisable
+from facesift.results import DetectedFace, Face, FaceEmbedding, FaceQuality, Serialisable
 
 ACTIONS: tuple[str, ...] = ("age", "gender", "emotion", "liveness", "race")
 DEFAULT_ACTIONS: tuple[str, ...] = ("age", "gender", "emotion", "liveness")
@@ -93,14 +94,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def _inputs(kind: str, crops: Sequence[np.ndarray], embeddings: np.ndarray) -> np.ndarray:
-    if kind == "texture":
-        return np.stack([colour_texture(c) for c in crops])
-    if kind == "trunk":
-        return sface_trunk(np.stack(crops))
-    return embeddings
-
-
 def _age(head: Head, values: np.ndarray) -> list[AgeEstimate]:
     calibration = head.card.calibration
     bands = calibration["bands"]  # [[upper age, half-width below, half-width above], ...] ascending
@@ -138,9 +131,10 @@ def _liveness(head: Head, logits: np.ndarray) -> list[LivenessCheck]:
 
 
 def analyze_faces(
-    crops: Sequence[np.ndarray], embeddings: np.ndarray, actions: Sequence[str]
+    crops: Sequence[np.ndarray], embeddings: np.ndarray | None, actions: Sequence[str]
 ) -> dict[str, list]:
-    """Run the heads of ``actions`` on aligned 112 px crops and their SFace embeddings; per action, one result a face."""
+    """Run the heads of ``actions`` on aligned 112 px SFace crops; per action, one result a face. ``embeddings``:
+    their SFace embeddings where already computed (None: taken from the pass that computes the trunk)."""
     heads = load_heads()
     actions = check_actions(actions)
     missing = [a for a in actions if a not in heads]
@@ -150,14 +144,19 @@ def analyze_faces(
         raise ModelNotInstalledError(f"No trained head for {', '.join(missing)}; reinstall facesift or run facesift train analysis")
     if not len(crops):
         return {a: [] for a in actions}
-    results: dict[str, list] = {}
+    kinds = {heads[action].card.input for action in actions}
     inputs: dict[str, np.ndarray] = {}  # each kind once, whichever heads read it
+    if "trunk" in kinds or ("embedding" in kinds and embeddings is None):
+        computed, inputs["trunk"] = sface_features(np.stack(crops))
+        inputs["embedding"] = computed if embeddings is None else embeddings
+    elif embeddings is not None:
+        inputs["embedding"] = embeddings
+    if "texture" in kinds:
+        inputs["texture"] = np.stack([colour_texture(c) for c in crops])
+    results: dict[str, list] = {}
     for action in actions:
         head = heads[action]
-        kind = head.card.input
-        if kind not in inputs:
-            inputs[kind] = _inputs(kind, crops, embeddings)
-        output = head.run(inputs[kind])
+        output = head.run(inputs[head.card.input])
         if action == "age":
             results[action] = _age(head, output)
         elif action == "gender":
@@ -169,6 +168,11 @@ def analyze_faces(
     return results
 
 
+def _sface_crop(pixels: np.ndarray, face: Face) -> np.ndarray:
+    """The crop the heads were trained on: SFace's 112 px ArcFace alignment (a fusion pipeline aligns otherwise)."""
+    return align_face(pixels, face.landmarks_array(), 112)
+
+
 def analyze_image(
     image: ImageInput, *, actions: Sequence[str] = DEFAULT_ACTIONS, detector: str = "yunet", policy: str = "all"
 ) -> list[FaceAnalysis]:
@@ -178,15 +182,13 @@ def analyze_image(
     actions = check_actions(actions)
     pipeline = get_pipeline(detector=detector)
     pixels = load_image(image, max_pixels=pipeline.max_pixels)
-    return analyze_embedded(pipeline, pixels, pipeline.represent(pixels, policy=policy), actions)
+    return analyze_detected(pixels, pipeline.detect(pixels, policy=policy), actions)
 
 
-def analyze_embedded(pipeline, pixels: np.ndarray, faces: Sequence[FaceEmbedding], actions: Sequence[str]) -> list[FaceAnalysis]:
-    """Analysis of faces already detected and embedded in ``pixels``; faces too small are reported, not analysed."""
+def analyze_detected(pixels: np.ndarray, faces: Sequence[DetectedFace], actions: Sequence[str]) -> list[FaceAnalysis]:
+    """Analysis of faces already detected (with their quality) in ``pixels``; faces too small are reported, not analysed."""
     usable = [k for k, item in enumerate(faces) if item.face.eye_distance >= MIN_EYE_DISTANCE]
-    crops = [pipeline.embedder.align(pixels, faces[k].face) for k in usable]
-    vectors = np.stack([faces[k].embedding for k in usable]) if usable else np.zeros((0, 128), np.float32)
-    found = analyze_faces(crops, vectors, actions)
+    found = analyze_faces([_sface_crop(pixels, faces[k].face) for k in usable], None, actions)
     analyses = []
     for k, item in enumerate(faces):
         if k not in usable:
@@ -200,10 +202,10 @@ def analyze_embedded(pipeline, pixels: np.ndarray, faces: Sequence[FaceEmbedding
     return analyses
 
 
-def check_liveness(pipeline, pixels: np.ndarray, face: FaceEmbedding) -> LivenessCheck:
+def check_liveness(pixels: np.ndarray, face: DetectedFace | FaceEmbedding) -> LivenessCheck:
     """The liveness decision for one detected face of ``pixels`` (what ``require_live`` enrolment and checks use)."""
     if face.face.eye_distance < MIN_EYE_DISTANCE:
         return LivenessCheck(
             False, 0.0, 1.0, "not checked", f"face too small to check liveness: eyes {face.face.eye_distance:.1f} px apart"
         )
-    return analyze_faces([pipeline.embedder.align(pixels, face.face)], face.embedding[None], ("liveness",))["liveness"][0]
+    return analyze_faces([_sface_crop(pixels, face.face)], None, ("liveness",))["liveness"][0]

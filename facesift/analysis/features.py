@@ -10,7 +10,8 @@ age, expression or capture, so it throws away part of what a face says about gen
 convolutional map before that projection (1,024 channels over 7x7 places) still has it. Pooled over the whole
 face and its four quarters it gives a linear head about 5 (gender) and 10 (emotion) points more than the
 embedding did (out of fold on the training folds, docs/analyze.md). The trunk is cut from the SFace file
-already installed: nothing new to download.
+already installed (a second output of the same graph, so the embedding and the trunk come from one pass):
+nothing new to download.
 """
 
 from __future__ import annotations
@@ -48,50 +49,53 @@ def colour_texture(crop: np.ndarray) -> np.ndarray:
 TRUNK_LAYER = "conv_14_relu"
 TRUNK_CHANNELS = 1024
 TRUNK_DIMS = 5 * TRUNK_CHANNELS  # the whole face and its four quarters
-#: faces per run of the trunk (its maps are 200 KB a face)
+#: faces per run (the maps are 200 KB a face)
 TRUNK_BATCH = 64
 
 
-def _cut_trunk(data: bytes) -> bytes:
-    """SFace (repaired as the embedder runs it) ending at :data:`TRUNK_LAYER`, the nodes after it removed."""
+def _with_trunk_output(data: bytes) -> bytes:
+    """SFace (repaired as the embedder runs it) with :data:`TRUNK_LAYER` as a second output beside the
+    embedding, so one pass over a crop gives both (the trunk was a second pass of the convolutions)."""
     model = onnx.load_from_string(repair_sface(data))
-    graph = model.graph
-    del graph.output[:]
-    graph.output.append(onnx.helper.make_tensor_value_info(TRUNK_LAYER, onnx.TensorProto.FLOAT, ["n", TRUNK_CHANNELS, 7, 7]))
-    needed, kept = {TRUNK_LAYER}, []
-    for node in reversed(graph.node):  # nodes are in topological order: walk back from the output
-        if needed & set(node.output):
-            kept.append(node)
-            needed |= set(node.input)
-    del graph.node[:]
-    graph.node.extend(reversed(kept))
-    used = [init for init in graph.initializer if init.name in needed]
-    del graph.initializer[:]
-    graph.initializer.extend(used)
+    model.graph.output.append(onnx.helper.make_tensor_value_info(TRUNK_LAYER, onnx.TensorProto.FLOAT, ["n", TRUNK_CHANNELS, 7, 7]))
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
 
-SFACE_TRUNK = register_weights(WeightFile(
-    name="sface-trunk", distribution=SFACE.distribution, path_in_distribution=SFACE.path_in_distribution, sha256=SFACE.sha256,
-    install_hint=SFACE.install_hint, licence=SFACE.licence, repair=_cut_trunk, repair_version=SFACE.repair_version,
+SFACE_FEATURES = register_weights(WeightFile(
+    name="sface-features", distribution=SFACE.distribution, path_in_distribution=SFACE.path_in_distribution, sha256=SFACE.sha256,
+    install_hint=SFACE.install_hint, licence=SFACE.licence, repair=_with_trunk_output, repair_version=SFACE.repair_version,
 ))
 
 
 @functools.lru_cache(maxsize=1)
-def _trunk_session():
-    return open_session(model_path(SFACE_TRUNK.name))
+def _features_session():
+    return open_session(model_path(SFACE_FEATURES.name))
+
+
+def _pool(maps: np.ndarray) -> np.ndarray:
+    """(N, 5 x channels): each map averaged over the face and over each of its quarters."""
+    half = maps.shape[2] // 2
+    halves = (slice(None, half), slice(half, None))
+    quarters = [maps[:, :, rows, cols] for rows in halves for cols in halves]
+    return np.concatenate([maps.mean(axis=(2, 3))] + [q.mean(axis=(2, 3)) for q in quarters], axis=1)
+
+
+def sface_features(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One SFace pass over aligned 112 px RGB crops: (N, 128) L2-normalised embeddings, as the ``sface`` embedder
+    gives them, and (N, 5120) float32 pooled trunk (the last map averaged over the face and each quarter)."""
+    session, name = _features_session()
+    embeddings, pooled = [], []
+    for start in range(0, len(crops), TRUNK_BATCH):
+        blob = np.ascontiguousarray(np.asarray(crops[start : start + TRUNK_BATCH]).transpose(0, 3, 1, 2), dtype=np.float32)
+        vectors, maps = session.run(None, {name: blob})
+        embeddings.append(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))
+        pooled.append(_pool(maps))
+    if not pooled:
+        return np.zeros((0, 128), np.float32), np.zeros((0, TRUNK_DIMS), np.float32)
+    return np.concatenate(embeddings).astype(np.float32), np.concatenate(pooled).astype(np.float32)
 
 
 def sface_trunk(crops: np.ndarray) -> np.ndarray:
-    """(N, 5120) float32: SFace's last map over aligned 112 px RGB crops, averaged over the face and each quarter."""
-    session, name = _trunk_session()
-    pooled = []
-    for start in range(0, len(crops), TRUNK_BATCH):
-        blob = np.ascontiguousarray(np.asarray(crops[start : start + TRUNK_BATCH]).transpose(0, 3, 1, 2), dtype=np.float32)
-        maps = session.run(None, {name: blob})[0]
-        half = maps.shape[2] // 2
-        halves = (slice(None, half), slice(half, None))
-        quarters = [maps[:, :, rows, cols] for rows in halves for cols in halves]
-        pooled.append(np.concatenate([maps.mean(axis=(2, 3))] + [q.mean(axis=(2, 3)) for q in quarters], axis=1))
-    return np.concatenate(pooled).astype(np.float32) if pooled else np.zeros((0, TRUNK_DIMS), np.float32)
+    """(N, 5120) float32: SFace's last map over aligned 112 px RGB crops, pooled (:func:`sface_features`)."""
+    return sface_features(crops)[1]

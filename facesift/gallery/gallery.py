@@ -535,7 +535,7 @@ class Gallery:
         """Why ``face`` of ``image`` is refused as a presentation attack, or None when it passes as live."""
         from facesift.analysis import check_liveness
 
-        check = check_liveness(self.pipeline, load_image(image, max_pixels=self.pipeline.max_pixels), face)
+        check = check_liveness(load_image(image, max_pixels=self.pipeline.max_pixels), face)
         return None if check.live else check.decision
 
     # --- duplicates across the gallery ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from pydantic import Field
 
-from facesift.analysis.analyzer import ACTIONS, DEFAULT_ACTIONS, analyze_embedded, check_actions
+from facesift.analysis.analyzer import ACTIONS, DEFAULT_ACTIONS, analyze_detected, check_actions
 from facesift.image import load_image
 from facesift.pipeline import get_pipeline
 from facesift.server.inputs import Params, openapi_body, read_request
@@ -32,7 +32,7 @@ def add_analyze_endpoints(app: FastAPI, caller) -> None:
 
         def run():
             pixels = load_image(images["image"][0], max_pixels=pipeline.max_pixels)
-            return analyze_embedded(pipeline, pixels, pipeline.represent(pixels, policy=params.policy), actions)
+            return analyze_detected(pixels, pipeline.detect(pixels, policy=params.policy), actions)
 
         found = await service.pool.run(run)
         return {"faces": [item.to_dict() for item in found], **({} if found else {"reason": "no face found"})}
