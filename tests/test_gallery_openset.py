@@ -97,6 +97,34 @@ def test_strangers_meet_the_promised_fpir_at_two_gallery_sizes(real, tmp_path, g
     )
 
 
+def test_the_open_set_protocol_makes_one_person_of_an_id_filed_in_two_sources(faces: Path, pipeline, tmp_path):
+    """Pooled sets share people; a stranger who is an enrolled person's second id is that person, not a false
+    positive. Two sources built from orl's real photos, one person's photos split between them under two names:
+    the protocol names the pair, makes it one person, and gives FPIR per source; a single source keeps its labels."""
+    from facesift.evaluation.openset import evaluate_open_set
+
+    roots = [tmp_path / "first", tmp_path / "second"]
+    for index, person in enumerate(sorted((faces / "orl").iterdir())[:16]):
+        photos = sorted(person.iterdir())
+        if index == 0:  # s1: half its photos in each source, under two names
+            for root, name, part in ((roots[0], "s1", photos[:5]), (roots[1], "same-as-s1", photos[5:])):
+                (root / name).mkdir(parents=True)
+                for photo in part:
+                    (root / name / photo.name).symlink_to(photo)
+            continue
+        (roots[index % 2] / person.name).parent.mkdir(parents=True, exist_ok=True)
+        (roots[index % 2] / person.name).symlink_to(person)
+    embed_images(load_identity_roots(roots).images, pipeline=pipeline, cache_dir=tmp_path / "cache")
+    pooled = evaluate_open_set(load_identity_roots(roots), roots=roots, ladder=(5,), cache_dir=tmp_path / "cache")
+    assert pooled.same_humans == ("first/s1 = second/same-as-s1",)
+    assert len(load_identity_roots(roots).people) == 17 and pooled.people == 16  # one person under two ids
+    assert set(pooled.fpir_by_source) == {"first", "second"}
+    assert sum(searches for _, searches in pooled.fpir_by_source.values()) == pooled.stranger_probes
+    assert any("one person" in note for note in pooled.notes) and any("by the strangers' source" in note for note in pooled.notes)
+    single = evaluate_open_set(load_identity_roots(roots[:1]), roots=roots[:1], ladder=(5,), cache_dir=tmp_path / "cache")
+    assert single.same_humans == () and single.fpir_by_source is None
+
+
 def test_every_face_of_a_group_photo_is_named(faces: Path, pipeline, tmp_path):
     with open_gallery(tmp_path / "g.db", pipeline=pipeline) as gallery:
         gallery.enroll("obama", [faces / "wild/barack_obama/obama.jpg", faces / "wild/barack_obama/obama1.jpg"])

@@ -31,9 +31,10 @@ TAIL_START_RATE = 1e-3
 TAIL_FIT_LIMIT_RATE = 1e-5
 #: rates the card reports from the tail model (a million-person gallery at FPIR 1e-2 needs about 1e-8)
 TAIL_RATES = (1e-5, 1e-6, 1e-7, 1e-8)
-#: two ids whose mean embeddings are this similar are one human filed twice (label noise): their pairs are left out of
+#: two ids whose mean SFace embeddings are this similar are one human filed twice (label noise): their pairs are left out of
 #: the tail model, which models different people (on celeba300 such pairs are 685 of the 726 pairs above cosine 0.6)
 SAME_HUMAN_CENTROID = 0.55
+SAME_HUMAN_MODEL = "sface"
 #: samples per person at which the aggregation effect is measured
 AGGREGATION_SAMPLES = (2, 3, 5, 8)
 
@@ -109,7 +110,13 @@ def calibrate(
         point = metrics.tar_at_far(genuine, impostor, rate)
         thresholds[key] = round(point.threshold, 4)  # the 5e-5 rounding moves FMR far less than its noise
         matches[key] = point.tar
-    merged, same_human = merge_same_humans(vectors[usable], labels[usable])
+    # Which ids are one human is a fact about the data, not the model: SFace, whose cosine the limit is in, decides it
+    # for every model (another model's centres may sit closer together: dlib's different people share much more)
+    reference, known = (vectors, usable) if model == SAME_HUMAN_MODEL else embed_images(
+        images, model=SAME_HUMAN_MODEL, detector=detector, cache_dir=cache_dir, policy=policy,
+        progress=_progress(progress, f"Embedding ({SAME_HUMAN_MODEL}, {detector}) to find ids filed twice")).matrix(images)
+    same_human = same_humans(reference[known], labels[known])
+    merged = merge_labels(labels[usable], same_human)
     tail, tail_thresholds, aggregation, tail_check = {}, {}, {}, {}
     if impostor.size * TAIL_START_RATE >= MIN_FALSE_MATCHES:  # else no tail model: the card offers its table alone
         clean = impostor
@@ -117,7 +124,7 @@ def calibrate(
             _, clean, _ = all_pair_scores(vectors[usable], vectors[usable], np.ones(usable.sum(), bool), merged)
             clean = np.sort(clean)
         tail = fit_tail(clean) | {
-            "left_out": f"{len(same_human)} id pairs that are one human filed twice (mean embeddings >= {SAME_HUMAN_CENTROID}): "
+            "left_out": f"{len(same_human)} id pairs that are one human filed twice (mean {SAME_HUMAN_MODEL} embeddings >= {SAME_HUMAN_CENTROID}): "
             + ", ".join(f"{dataset.people[a]}={dataset.people[b]}" for a, b in same_human)
         }
         tail_thresholds = {f"{rate:g}": round(_tail_threshold(tail, rate), 4) for rate in TAIL_RATES}
@@ -155,16 +162,18 @@ def check_tail(tail: dict, table: dict[str, float], check: IdentityDataset, mode
     return {"dataset": str(check.root), "people": len(set(labels[usable])), "pairs": int(impostor.size), "rates": rows}
 
 
-def merge_same_humans(
-    vectors: np.ndarray, labels: np.ndarray, limit: float = SAME_HUMAN_CENTROID
-) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Labels with every two ids whose mean embeddings reach ``limit`` merged into one, and those id pairs."""
+def same_humans(vectors: np.ndarray, labels: np.ndarray, limit: float = SAME_HUMAN_CENTROID) -> list[tuple[int, int]]:
+    """Every two ids whose mean embeddings (SFace's: ``limit`` is in its cosine) reach ``limit``."""
     people = np.unique(labels)
     centres = np.stack([vectors[labels == p].mean(axis=0) for p in people])
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     similar = np.triu(centres @ centres.T, 1) >= limit
-    pairs = [(int(people[i]), int(people[j])) for i, j in zip(*np.nonzero(similar), strict=True)]
-    root = {int(p): int(p) for p in people}
+    return [(int(people[i]), int(people[j])) for i, j in zip(*np.nonzero(similar), strict=True)]
+
+
+def merge_labels(labels: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """``labels`` with the two ids of every pair made one."""
+    root = {int(p): int(p) for p in np.unique(labels)} | {p: p for pair in pairs for p in pair}
 
     def find(p: int) -> int:
         while root[p] != p:
@@ -173,7 +182,7 @@ def merge_same_humans(
 
     for a, b in pairs:
         root[find(b)] = find(a)
-    return np.array([find(int(p)) for p in labels]), pairs
+    return np.array([find(int(p)) for p in labels])
 
 
 def fit_tail(sorted_impostor: np.ndarray, start_rate: float = TAIL_START_RATE, limit_rate: float = TAIL_FIT_LIMIT_RATE) -> dict:

@@ -7,6 +7,12 @@ these probes; what is measured is whether it keeps its promise: FPIR measured ag
 many enrolled people's photos are still found (DIR: rank 1 and accepted). Small galleries are drawn several
 times (different people each draw) so their FPIR is counted over enough stranger searches. Beyond the real
 people, G grows with synthetic people (drawn like ``benchmarks/gallery.py`` draws them), labelled as such.
+
+Pooled public sets share people (the same celebrity in CelebA, Pins, LAG and FIW under four ids): a stranger who is
+such a person's second id is not a stranger, and counting their matches as false positives measures the labels, not
+the threshold. Ids of *different* sources whose mean SFace embeddings reach the calibration's same-human limit are
+made one person (listed in the report); ids within one source keep that source's labels. FPIR is also given per
+source of the strangers, at the largest real gallery.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from facesift.evaluation.calibration import SAME_HUMAN_CENTROID, SAME_HUMAN_MODEL, merge_labels, same_humans
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import ProgressCallback, _progress
@@ -72,6 +79,10 @@ class OpenSetReport(Serialisable):
     sizes: tuple[OpenSetPoint, ...]
     notes: tuple[str, ...]
     seconds: float
+    #: "a = b" for every two ids of different sources made one person
+    same_humans: tuple[str, ...] = ()
+    #: at the largest real gallery, per source of the strangers: (false positives, stranger searches)
+    fpir_by_source: dict[str, tuple[int, int]] | None = None
 
     @property
     def label(self) -> str:
@@ -128,7 +139,16 @@ def evaluate_open_set(
     embeddings = embed_images(images, model=model, detector=detector, cache_dir=cache_dir,
                               progress=_progress(progress, f"Embedding ({model}, {detector})"))
     vectors, usable = embeddings.matrix(images)
-    labels = np.array(dataset.labels)[usable]
+    labels = np.array(dataset.labels)
+    merged_pairs: list[tuple[int, int]] = []
+    if len(roots) > 1:  # pooled sources: the same human under an id in each is one person
+        reference, known = (vectors, usable) if model == SAME_HUMAN_MODEL else embed_images(
+            images, model=SAME_HUMAN_MODEL, detector=detector, cache_dir=cache_dir,
+            progress=_progress(progress, f"Embedding ({SAME_HUMAN_MODEL}, {detector}) to find people in two sources")).matrix(images)
+        merged_pairs = [(a, b) for a, b in same_humans(reference[known], labels[known])
+                        if _source(dataset.people[a]) != _source(dataset.people[b])]
+        labels = merge_labels(labels, merged_pairs)
+    labels = labels[usable]
     vectors = vectors[usable]
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels, minlength=len(dataset.people))
@@ -151,6 +171,7 @@ def evaluate_open_set(
     gallery = vectors[enrolled]  # (pool, k, dims)
     stranger_sims = _aggregate(np.einsum("pd,gkd->pgk", vectors[stranger_rows], gallery, optimize=True), aggregation)
     mated_sims = _aggregate(np.einsum("pd,gkd->pgk", vectors[mated_rows], gallery, optimize=True), aggregation)
+    stranger_sources = np.array([_source(dataset.people[p]) for p in labels[stranger_rows]])
     sizes = sorted({g for g in ladder if 2 <= g < len(pool)} | {len(pool)})
     points = []
     for size in sizes:
@@ -167,6 +188,10 @@ def evaluate_open_set(
             correct += int(right.sum())
             found += int((right & (scores.max(axis=1) >= point.threshold)).sum())
             searches += int(in_gallery.sum())
+        if size == len(pool):
+            passed = stranger_sims.max(axis=1) >= point.threshold
+            by_source = {name: (int(passed[stranger_sources == name].sum()), int((stranger_sources == name).sum()))
+                         for name in sorted(set(stranger_sources))}
         stranger_searches = draws * len(stranger_rows)
         points.append(OpenSetPoint(size, 0, size * samples_per_person, draws, round(point.threshold, 4), fpir,
                                    false_pos / stranger_searches, stranger_searches, false_pos, found / max(searches, 1),
@@ -183,13 +208,24 @@ def evaluate_open_set(
         "whose best person reaches the threshold. Gallery sizes below the largest are drawn several times (draws).",
     ) + ((f"Rows with synthetic people: the {len(pool)} real people plus synthetic ones drawn like benchmarks/gallery.py "
           f"draws them; {synthetic_probes} stranger and {synthetic_probes} mated probes. Synthetic people are not faces: "
-          "their rows show how the real probes fare among many more vectors, not accuracy on real people.",) if synthetic else ())
+          "their rows show how the real probes fare among many more vectors, not accuracy on real people.",) if synthetic else ()) + (
+        (f"{len(merged_pairs)} pairs of ids in two sources are one person (mean {SAME_HUMAN_MODEL} embeddings >= "
+         f"{SAME_HUMAN_CENTROID}) and were made one (same_humans in results.json).",) if merged_pairs else ()) + (
+        (f"FPIR by the strangers' source at {len(pool)} people: "
+         + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_source.items()) + ".",) if len(roots) > 1 else ())
     return OpenSetReport(
         dataset=str(dataset.root), roots=tuple(map(str, roots)) or (str(dataset.root),), model=model, detector=detector,
         aggregation=aggregation, samples_per_person=samples_per_person, fpir_target=fpir, people=len(present),
         enrollable_people=len(pool), stranger_people=len(strangers), stranger_probes=len(stranger_rows),
         failed_images=int((~usable).sum()), sizes=tuple(points), notes=notes, seconds=time.perf_counter() - started,
+        same_humans=tuple(f"{dataset.people[a]} = {dataset.people[b]}" for a, b in merged_pairs),
+        fpir_by_source=by_source if len(roots) > 1 else None,
     )
+
+
+def _source(person: str) -> str:
+    """The set a pooled person comes from (pooled names are ``<folder>/<person>``)."""
+    return person.split("/", 1)[0]
 
 
 def _synthetic_point(card, vectors, labels, gallery, stranger_rows, mated_rows, mated_owner, total, fpir, aggregation,
