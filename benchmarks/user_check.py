@@ -3,11 +3,15 @@ every person but 500 enrolled from their first photo, 500 strangers one photo ea
 person, at the gallery's default operating point. The vectors are the largest-face ones search() uses; enrolment
 refusals (pick_face, quality) are not modelled.
 
-    python benchmarks/user_check.py
+    python benchmarks/user_check.py [--model sface] [--sets celeba300,lag-dev,orl,yale,johns]
+
+``--model accurate`` runs the same check with the SFace + dlib fusion (its card must carry an open-set calibration:
+``facesift evaluate calibrate --model accurate ...``).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -23,14 +27,18 @@ SETS = ("celeba300", "lag-dev", "orl", "yale", "johns")
 
 
 def main() -> None:
-    data = load_identity_roots([Path("../shared/faces") / name for name in SETS])
-    vectors = embed_images(data.images).vectors
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="sface")
+    parser.add_argument("--sets", default=",".join(SETS), help="development sets under ../shared/faces (comma-separated)")
+    args = parser.parse_args()
+    data = load_identity_roots([Path("../shared/faces") / name for name in args.sets.split(",")])
+    vectors = embed_images(data.images, model=args.model).vectors
     labels = np.array(data.labels)
     order = np.random.default_rng(12).permutation(len(data.people))
     strangers, enrolled = order[:500], order[500:]
     photos = {p: [data.images[i] for i in np.flatnonzero(labels == p)] for p in range(len(data.people))}
-    with tempfile.TemporaryDirectory() as folder, open_gallery(Path(folder) / "users.db") as gallery:
-        samples = [Sample(str(p), data.people[p], vectors[photos[p][0]], "sface", 1.0, str(p), 0.0)
+    with tempfile.TemporaryDirectory() as folder, open_gallery(Path(folder) / "users.db", model=args.model) as gallery:
+        samples = [Sample(str(p), data.people[p], vectors[photos[p][0]], args.model, 1.0, str(p), 0.0)
                    for p in enrolled if vectors[photos[p][0]] is not None]
         gallery.add_samples(samples)
         present = {s.person_id for s in samples}
@@ -44,7 +52,7 @@ def main() -> None:
     right = np.mean([row[0].person_id == who and row[0].similarity >= point.threshold for (who, _), row in zip(mated, rows, strict=True)])
     rank1 = np.mean([row[0].person_id == who for (who, _), row in zip(mated, rows, strict=True)])
     print(
-        f"{len(data.people)} people; {len(present)} enrolled; {len(probes)} strangers: {(best < point.threshold).mean():.2%} rejected; "
+        f"{args.model}, {args.sets}: {len(data.people)} people; {len(present)} enrolled; {len(probes)} strangers: {(best < point.threshold).mean():.2%} rejected; "
         f"{len(mated)} other photos of enrolled people: {right:.2%} accepted as the right person (rank-1 {rank1:.2%}); {point.describe()}"
     )
 
