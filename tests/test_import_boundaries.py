@@ -49,3 +49,20 @@ def test_the_library_never_imports_the_cli_the_web_layer_typer_or_rich(imported)
 def test_the_web_layer_never_imports_the_cli(imported):
     assert {"facesift.server.app", "facesift.server.keys", "facesift.server.galleries"} <= set(imported["server"])
     assert imported["after_server"] == []
+
+
+def test_onnxruntime_is_loaded_before_usearch_whatever_module_is_imported_first():
+    """With usearch 2.26 loaded first, importing onnxruntime crashes the process (SIGSEGV, checked with onnxruntime
+    1.32). Any facesift module, the gallery's usearch store included, loads onnxruntime first, so a process that
+    imports facesift before usearch runs both."""
+    probe = (
+        "import facesift.gallery.sqlite, sys\n"
+        "import numpy as np\n"
+        "from usearch.index import Index\n"
+        "import onnxruntime\n"
+        "assert list(sys.modules).index('onnxruntime') < list(sys.modules).index('usearch')\n"
+        "Index(ndim=4).add(0, np.array([1.0, 0.0, 0.0, 0.0], np.float32))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", (result.returncode, result.stderr[-2000:])
