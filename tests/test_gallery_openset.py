@@ -4,8 +4,8 @@ photos the FPIR it promises is the FPIR strangers meet, at two gallery sizes; ev
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 from pathlib import Path
 
 import numpy as np
