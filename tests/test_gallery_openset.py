@@ -101,7 +101,8 @@ def test_strangers_meet_the_promised_fpir_at_two_gallery_sizes(real, tmp_path, g
 def test_the_open_set_protocol_makes_one_person_of_an_id_filed_in_two_sources(faces: Path, pipeline, tmp_path):
     """Pooled sets share people; a stranger who is an enrolled person's second id is that person, not a false
     positive. Two sources built from orl's real photos, one person's photos split between them under two names:
-    the protocol names the pair, makes it one person, and gives FPIR per source; a single source keeps its labels."""
+    the protocol names the pair, makes it one person, and gives FPIR per source and by the strangers' apparent age;
+    a single source keeps its labels."""
     from facesift.evaluation.openset import evaluate_open_set
 
     roots = [tmp_path / "first", tmp_path / "second"]
@@ -121,6 +122,8 @@ def test_the_open_set_protocol_makes_one_person_of_an_id_filed_in_two_sources(fa
     assert len(load_identity_roots(roots).people) == 17 and pooled.people == 16  # one person under two ids
     assert set(pooled.fpir_by_source) == {"first", "second"}
     assert sum(searches for _, searches in pooled.fpir_by_source.values()) == pooled.stranger_probes
+    assert sum(searches for _, searches in pooled.fpir_by_apparent_age.values()) == pooled.stranger_probes  # orl: adults
+    assert "13 and over" in pooled.fpir_by_apparent_age
     assert any("one person" in note for note in pooled.notes) and any("by the strangers' source" in note for note in pooled.notes)
     single = evaluate_open_set(load_identity_roots(roots[:1]), roots=roots[:1], ladder=(5,), cache_dir=tmp_path / "cache")
     assert single.same_humans == () and single.fpir_by_source is None

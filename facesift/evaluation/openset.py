@@ -38,6 +38,8 @@ SYNTHETIC_LADDER = (10_000, 100_000, 1_000_000)
 #: fraction of the people with enough photos kept out of every gallery as strangers (with everyone who has one photo)
 STRANGER_FRACTION = 0.3
 MAX_DRAWS = 20
+#: strangers the age head puts below this apparent age are counted apart (the calibration holds adults)
+CHILD_AGE = 13
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class OpenSetReport(Serialisable):
     same_humans: tuple[str, ...] = ()
     #: at the largest real gallery, per source of the strangers: (false positives, stranger searches)
     fpir_by_source: dict[str, tuple[int, int]] | None = None
+    #: at the largest real gallery, strangers under and over :data:`CHILD_AGE` by the age head: (false positives, searches)
+    fpir_by_apparent_age: dict[str, tuple[int, int]] | None = None
 
     @property
     def label(self) -> str:
@@ -140,16 +144,18 @@ def evaluate_open_set(
                               progress=_progress(progress, f"Embedding ({model}, {detector})"))
     vectors, usable = embeddings.matrix(images)
     labels = np.array(dataset.labels)
+    # SFace's vectors decide which ids are one human and feed the age head (both are in SFace's space)
+    reference, known = (vectors, usable) if model == SAME_HUMAN_MODEL else embed_images(
+        images, model=SAME_HUMAN_MODEL, detector=detector, cache_dir=cache_dir,
+        progress=_progress(progress, f"Embedding ({SAME_HUMAN_MODEL}, {detector}) for ids in two sources and apparent ages")).matrix(images)
     merged_pairs: list[tuple[int, int]] = []
     if len(roots) > 1:  # pooled sources: the same human under an id in each is one person
-        reference, known = (vectors, usable) if model == SAME_HUMAN_MODEL else embed_images(
-            images, model=SAME_HUMAN_MODEL, detector=detector, cache_dir=cache_dir,
-            progress=_progress(progress, f"Embedding ({SAME_HUMAN_MODEL}, {detector}) to find people in two sources")).matrix(images)
         merged_pairs = [(a, b) for a, b in same_humans(reference[known], labels[known])
                         if _source(dataset.people[a]) != _source(dataset.people[b])]
         labels = merge_labels(labels, merged_pairs)
     labels = labels[usable]
     vectors = vectors[usable]
+    apparent_ages = _apparent_ages(reference[usable], known[usable])
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels, minlength=len(dataset.people))
     present = np.flatnonzero(counts > 0)
@@ -192,6 +198,10 @@ def evaluate_open_set(
             passed = stranger_sims.max(axis=1) >= point.threshold
             by_source = {name: (int(passed[stranger_sources == name].sum()), int((stranger_sources == name).sum()))
                          for name in sorted(set(stranger_sources))}
+            ages = apparent_ages[stranger_rows]
+            by_age = {name: (int(passed[group].sum()), int(group.sum()))
+                      for name, group in ((f"under {CHILD_AGE}", ages < CHILD_AGE), (f"{CHILD_AGE} and over", ages >= CHILD_AGE))
+                      if group.any()}
         stranger_searches = draws * len(stranger_rows)
         points.append(OpenSetPoint(size, 0, size * samples_per_person, draws, round(point.threshold, 4), fpir,
                                    false_pos / stranger_searches, stranger_searches, false_pos, found / max(searches, 1),
@@ -212,15 +222,29 @@ def evaluate_open_set(
         (f"{len(merged_pairs)} pairs of ids in two sources are one person (mean {SAME_HUMAN_MODEL} embeddings >= "
          f"{SAME_HUMAN_CENTROID}) and were made one (same_humans in results.json).",) if merged_pairs else ()) + (
         (f"FPIR by the strangers' source at {len(pool)} people: "
-         + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_source.items()) + ".",) if len(roots) > 1 else ())
+         + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_source.items()) + ".",) if len(roots) > 1 else ()) + (
+        (f"FPIR by the strangers' apparent age (the analysis age head) at {len(pool)} people: "
+         + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_age.items())
+         + ". The card is calibrated on adults: children's faces match each other far more often.",) if by_age else ())
     return OpenSetReport(
         dataset=str(dataset.root), roots=tuple(map(str, roots)) or (str(dataset.root),), model=model, detector=detector,
         aggregation=aggregation, samples_per_person=samples_per_person, fpir_target=fpir, people=len(present),
         enrollable_people=len(pool), stranger_people=len(strangers), stranger_probes=len(stranger_rows),
         failed_images=int((~usable).sum()), sizes=tuple(points), notes=notes, seconds=time.perf_counter() - started,
         same_humans=tuple(f"{dataset.people[a]} = {dataset.people[b]}" for a, b in merged_pairs),
-        fpir_by_source=by_source if len(roots) > 1 else None,
+        fpir_by_source=by_source if len(roots) > 1 else None, fpir_by_apparent_age=by_age or None,
     )
+
+
+def _apparent_ages(vectors: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The analysis age head on SFace embeddings, per row (NaN where SFace found no face or no age head ships)."""
+    from facesift.analysis.heads import load_heads
+
+    ages = np.full(len(vectors), np.nan)
+    head = load_heads().get("age")
+    if head is not None and head.card.input == "embedding" and known.any():
+        ages[known] = head.run(vectors[known])[:, 0]
+    return ages
 
 
 def _source(person: str) -> str:
