@@ -225,7 +225,8 @@ def evaluate_open_set(
          + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_source.items()) + ".",) if len(roots) > 1 else ()) + (
         (f"FPIR by the strangers' apparent age (the analysis age head) at {len(pool)} people: "
          + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_age.items())
-         + ". The card is calibrated on adults: children's faces match each other far more often.",) if by_age else ())
+         + (". The card is calibrated on adults: children's faces match each other far more often." if f"under {CHILD_AGE}" in by_age else "."),)
+        if by_age else ())
     return OpenSetReport(
         dataset=str(dataset.root), roots=tuple(map(str, roots)) or (str(dataset.root),), model=model, detector=detector,
         aggregation=aggregation, samples_per_person=samples_per_person, fpir_target=fpir, people=len(present),
