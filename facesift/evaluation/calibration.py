@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -110,11 +111,7 @@ def calibrate(
         point = metrics.tar_at_far(genuine, impostor, rate)
         thresholds[key] = round(point.threshold, 4)  # the 5e-5 rounding moves FMR far less than its noise
         matches[key] = point.tar
-    # Which ids are one human is a fact about the data, not the model: SFace, whose cosine the limit is in, decides it
-    # for every model (another model's centres may sit closer together: dlib's different people share much more)
-    reference, known = (vectors, usable) if model == SAME_HUMAN_MODEL else embed_images(
-        images, model=SAME_HUMAN_MODEL, detector=detector, cache_dir=cache_dir, policy=policy,
-        progress=_progress(progress, f"Embedding ({SAME_HUMAN_MODEL}, {detector}) to find ids filed twice")).matrix(images)
+    reference, known = same_human_vectors(images, vectors, usable, model, detector, cache_dir, progress, policy)
     same_human = same_humans(reference[known], labels[known])
     merged = merge_labels(labels[usable], same_human)
     tail, tail_thresholds, aggregation, tail_check = {}, {}, {}, {}
@@ -160,6 +157,20 @@ def check_tail(tail: dict, table: dict[str, float], check: IdentityDataset, mode
         rows[f"{rate:g}"] = {"threshold": round(float(threshold), 4), "false_matches": count, "measured": count / impostor.size,
                              "ci95": [float(low), float(high)]}
     return {"dataset": str(check.root), "people": len(set(labels[usable])), "pairs": int(impostor.size), "rates": rows}
+
+
+def same_human_vectors(
+    images: Sequence[Path], vectors: np.ndarray, usable: np.ndarray, model: str, detector: str, cache_dir: Path | None,
+    progress: ProgressCallback | None, policy: str = DEFAULT_FACE_POLICY,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The :data:`SAME_HUMAN_MODEL` vectors of ``images`` and which have a face: ``vectors`` and ``usable`` themselves
+    when ``model`` is that model. Which ids are one human is a fact about the data, not the model: SFace, whose cosine
+    the limit is in, decides it for every model (another model's centres may sit closer together: dlib's different
+    people share much more)."""
+    if model == SAME_HUMAN_MODEL:
+        return vectors, usable
+    return embed_images(images, model=SAME_HUMAN_MODEL, detector=detector, cache_dir=cache_dir, policy=policy,
+                        progress=_progress(progress, f"Embedding ({SAME_HUMAN_MODEL}, {detector}) for ids filed twice")).matrix(images)
 
 
 def same_humans(vectors: np.ndarray, labels: np.ndarray, limit: float = SAME_HUMAN_CENTROID) -> list[tuple[int, int]]:

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from facesift.evaluation.calibration import SAME_HUMAN_CENTROID, SAME_HUMAN_MODEL, merge_labels, same_humans
+from facesift.evaluation.calibration import SAME_HUMAN_CENTROID, SAME_HUMAN_MODEL, merge_labels, same_human_vectors, same_humans
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import ProgressCallback, _progress
@@ -145,9 +145,7 @@ def evaluate_open_set(
     vectors, usable = embeddings.matrix(images)
     labels = np.array(dataset.labels)
     # SFace's vectors decide which ids are one human and feed the age head (both are in SFace's space)
-    reference, known = (vectors, usable) if model == SAME_HUMAN_MODEL else embed_images(
-        images, model=SAME_HUMAN_MODEL, detector=detector, cache_dir=cache_dir,
-        progress=_progress(progress, f"Embedding ({SAME_HUMAN_MODEL}, {detector}) for ids in two sources and apparent ages")).matrix(images)
+    reference, known = same_human_vectors(images, vectors, usable, model, detector, cache_dir, progress)
     merged_pairs: list[tuple[int, int]] = []
     if len(roots) > 1:  # pooled sources: the same human under an id in each is one person
         merged_pairs = [(a, b) for a, b in same_humans(reference[known], labels[known])
@@ -186,7 +184,8 @@ def evaluate_open_set(
         point = operating_point(card, size, fpir, aggregation, size * samples_per_person)
         for _ in range(draws):
             chosen = rng.choice(len(pool), size, replace=False) if size < len(pool) else np.arange(len(pool))
-            false_pos += int((stranger_sims[:, chosen].max(axis=1) >= point.threshold).sum())
+            passed = stranger_sims[:, chosen].max(axis=1) >= point.threshold
+            false_pos += int(passed.sum())
             in_gallery = np.isin(mated_owner, chosen)
             scores = mated_sims[in_gallery][:, chosen]
             top = chosen[scores.argmax(axis=1)]
@@ -194,8 +193,7 @@ def evaluate_open_set(
             correct += int(right.sum())
             found += int((right & (scores.max(axis=1) >= point.threshold)).sum())
             searches += int(in_gallery.sum())
-        if size == len(pool):
-            passed = stranger_sims.max(axis=1) >= point.threshold
+        if size == len(pool):  # one draw, the whole pool: ``passed`` is every stranger's search against it
             by_source = {name: (int(passed[stranger_sources == name].sum()), int((stranger_sources == name).sum()))
                          for name in sorted(set(stranger_sources))}
             ages = apparent_ages[stranger_rows]
