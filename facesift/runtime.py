@@ -17,7 +17,8 @@ def session_options() -> ort.SessionOptions:
     return options
 
 
-def open_session(path) -> tuple[ort.InferenceSession, str]:
-    """A CPU session for an ONNX file and the name of its (single) input."""
-    session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+def open_session(model) -> tuple[ort.InferenceSession, str]:
+    """A CPU session for an ONNX file (a path, or the model's bytes) and the name of its (single) input."""
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(source, session_options(), providers=["CPUExecutionProvider"])
     return session, session.get_inputs()[0].name

@@ -40,32 +40,36 @@ def test_age_and_gender_on_held_out_utkface(faces):
         assert found[0].emotion is None and found[0].liveness is None  # only what was asked
 
 
-def test_the_gender_head_reads_sface_trunk_from_the_same_pass_as_the_embedding(faces, tmp_path):
-    """The trunk is SFace's own map where the card says, pooled over the face and its quarters, and the pass that
-    gives it gives the embedding too (equal to the sface embedder's)."""
+def test_age_gender_and_emotion_read_sface_map_from_the_same_pass_as_the_embedding(faces, tmp_path):
+    """The map is SFace's own layer where the card says, and the pass that gives it gives the embedding too (equal
+    to the sface embedder's); age and gender are two outputs of one shipped file, which stores its weights in fp16."""
     import onnx
 
-    from facesift.analysis.features import TRUNK_LAYER, sface_features, sface_trunk
-    from facesift.analysis.heads import read_cards
+    from facesift.analysis.features import MAP_LAYERS, sface_features
+    from facesift.analysis.heads import MODELS_DIR, read_cards
     from facesift.models import model_path
     from facesift.pipeline import get_pipeline
     from facesift.runtime import open_session
 
-    assert read_cards()["gender"].input == "trunk"
+    cards = read_cards()
+    assert {cards[a].input for a in ("age", "gender", "emotion")} <= set(MAP_LAYERS)
+    assert cards["age"].file == cards["gender"].file and cards["age"].output != cards["gender"].output
+    stored = onnx.load(str(MODELS_DIR / cards["emotion"].file))
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in stored.graph.initializer)
     pipeline = get_pipeline()
     paths = [s.path for s in held_out_utkface(faces, 4)]
     crops = np.stack([pipeline.embedder.align(pixels, pipeline.detect(pixels)[0].face) for pixels in map(facesift.load_image, paths)])
     whole = onnx.load(str(model_path("sface")))
-    whole.graph.output.append(onnx.helper.make_tensor_value_info(TRUNK_LAYER, onnx.TensorProto.FLOAT, None))
-    onnx.save(whole, str(tmp_path / "sface-with-trunk.onnx"))
-    session, name = open_session(tmp_path / "sface-with-trunk.onnx")
-    maps = session.run([TRUNK_LAYER], {name: crops.transpose(0, 3, 1, 2).astype(np.float32)})[0]
-    pooled = sface_trunk(crops)
-    assert pooled.shape == (4, 5 * maps.shape[1])
-    np.testing.assert_allclose(pooled[:, : maps.shape[1]], maps.mean(axis=(2, 3)), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(pooled[:, maps.shape[1] : 2 * maps.shape[1]], maps[:, :, :3, :3].mean(axis=(2, 3)), rtol=1e-4, atol=1e-5)
-    embeddings, trunk = sface_features(crops)
-    np.testing.assert_array_equal(trunk, pooled)
+    for layer in MAP_LAYERS:
+        whole.graph.output.append(onnx.helper.make_tensor_value_info(layer, onnx.TensorProto.FLOAT, None))
+    onnx.save(whole, str(tmp_path / "sface-with-maps.onnx"))
+    session, name = open_session(tmp_path / "sface-with-maps.onnx")
+    maps = session.run(list(MAP_LAYERS), {name: crops.transpose(0, 3, 1, 2).astype(np.float32)})
+    embeddings, found = sface_features(crops, MAP_LAYERS)
+    for layer, expected in zip(MAP_LAYERS, maps, strict=True):
+        np.testing.assert_allclose(found[layer], expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="conv_14_relu"):
+        sface_features(crops, ["conv_14_relu"])
     np.testing.assert_allclose(embeddings, pipeline.embedder.embed(crops), atol=1e-5)
 
 
@@ -194,3 +198,44 @@ def test_evaluate_analyze_runs_unchanged_on_another_set_laid_out_the_same(faces,
 def test_train_analysis_refuses_an_unknown_head():
     result = CliRunner().invoke(app, ["train", "analysis", "beauty"])
     assert result.exit_code == 2 and "unknown head" in result.output
+
+
+def test_the_fine_tuned_networks_train_on_real_faces_export_in_fp16_and_load(faces, tmp_path):
+    """The training machinery end to end on a few real UTKFace faces (one epoch: the machinery, not accuracy): the
+    maps are SFace's and are kept for reuse, the exported file stores fp16 and loads back to the network's numbers,
+    and the cards say which output each head reads."""
+    torch = pytest.importorskip("torch")
+    from facesift.analysis.data import prepare_faces
+    from facesift.analysis.features import sface_features
+    from facesift.analysis.heads import load_heads, run_heads, write_cards
+    from facesift.training.analysis import AgeGenderOutputs, TailConfig, TailNetwork, _export_tail, augmented_maps, train_age_gender
+
+    samples = held_out_utkface(faces, 16)
+    prepared = prepare_faces(samples)
+    config = TailConfig(epochs=1, batch=8, views=3)
+    maps = augmented_maps(prepared.crops, config.layer, 3, 0, tmp_path / "cache", log=lambda _: None)
+    assert maps.shape == (16, 3, 512, 14, 14) and maps.dtype == np.float16
+    exact = sface_features(prepared.crops, [config.layer])[1][config.layer]
+    np.testing.assert_allclose(maps[:, 0].astype(np.float32), exact, rtol=1e-2, atol=1e-2)
+    assert augmented_maps(prepared.crops, config.layer, 3, 0, tmp_path / "cache", log=pytest.fail).filename == maps.filename  # reused
+    assert not np.allclose(maps[:, 1], maps[:, 0]) and not np.allclose(maps[:, 2], maps[:, 0])  # mirrored, augmented
+
+    ages = np.array([s.age for s in samples], np.float32)
+    women = np.array([s.gender for s in samples])
+    age_card, gender_card = train_age_gender(maps, ages, women, np.arange(16) % 2, tmp_path, config, log=lambda _: None)
+    assert (age_card.file, age_card.output, gender_card.output) == ("age-gender.onnx", "age", "gender")
+    bands = age_card.calibration["bands"]
+    assert [b[0] for b in bands] == sorted(b[0] for b in bands) and all(b[1] > 0 and b[2] > 0 for b in bands)
+    write_cards({"age": age_card, "gender": gender_card}, tmp_path)
+    heads = load_heads(tmp_path)
+    found = run_heads(list(heads.values()), {config.layer: maps[:, 0].astype(np.float32)})
+    assert found["age"].shape == (16, 1) and found["gender"].shape == (16, 1) and (0 <= found["age"]).all() and (found["age"] <= 100).all()
+
+    network = TailNetwork(config.layer, 102, 0.0).eval()
+    _export_tail(AgeGenderOutputs(network), ["age", "gender"], tmp_path / "check.onnx")
+    write_cards({"age": age_card.__class__(**{**age_card.__dict__, "file": "check.onnx"})}, tmp_path / "check")
+    (tmp_path / "check" / "check.onnx").write_bytes((tmp_path / "check.onnx").read_bytes())
+    with torch.no_grad():
+        expected = AgeGenderOutputs(network)(torch.from_numpy(maps[:, 0].astype(np.float32)))[0].numpy()
+    loaded = load_heads(tmp_path / "check")["age"].run(maps[:, 0].astype(np.float32))
+    np.testing.assert_allclose(loaded, expected, atol=0.5)  # fp16 weights: within half a year

@@ -1,9 +1,10 @@
 """``facesift.analyze``: age, gender, emotion and liveness of each face, from heads trained here.
 
 Each face is detected by the shared pipeline as for recognition and aligned to SFace's 112 px crop (whichever
-embedder the pipeline runs); the heads then read the SFace embedding, SFace's last convolutional map or the crop's
-colour texture (per head: ``heads.json``). The embedding and the map come from one SFace pass with two outputs,
-the texture from the crop; each kind of input is computed once per call (costs: ``benchmarks/analyze.py``).
+embedder the pipeline runs); the heads then read the SFace embedding, an intermediate map of SFace (age, gender and
+emotion: fine-tuned copies of SFace's last blocks) or the crop's colour texture (per head: ``heads.json``). The
+embedding and the map come from one SFace pass with two outputs, the texture from the crop; each kind of input is
+computed once per call, and age and gender share one network (costs: ``benchmarks/analyze.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 
 from facesift.alignment import align_face
 from facesift.analysis.data import EMOTIONS, RACES
-from facesift.analysis.features import colour_texture, sface_features
-from facesift.analysis.heads import Head, load_heads
+from facesift.analysis.features import MAP_LAYERS, colour_texture, sface_features
+from facesift.analysis.heads import Head, load_heads, run_heads
 from facesift.errors import InvalidArgumentError
 from facesift.image import ImageInput, load_image
 from facesift.results import DetectedFace, Face, FaceEmbedding, FaceQuality, Serialisable
@@ -146,17 +147,19 @@ def analyze_faces(
         return {a: [] for a in actions}
     kinds = {heads[action].card.input for action in actions}
     inputs: dict[str, np.ndarray] = {}  # each kind once, whichever heads read it
-    if "trunk" in kinds or ("embedding" in kinds and embeddings is None):
-        computed, inputs["trunk"] = sface_features(np.stack(crops))
+    layers = [kind for kind in kinds if kind in MAP_LAYERS]
+    if layers or ("embedding" in kinds and embeddings is None):
+        computed, maps = sface_features(np.stack(crops), layers)
+        inputs.update(maps)
         inputs["embedding"] = computed if embeddings is None else embeddings
     elif embeddings is not None:
         inputs["embedding"] = embeddings
     if "texture" in kinds:
         inputs["texture"] = np.stack([colour_texture(c) for c in crops])
+    outputs = run_heads([heads[action] for action in actions], inputs)
     results: dict[str, list] = {}
     for action in actions:
-        head = heads[action]
-        output = head.run(inputs[head.card.input])
+        head, output = heads[action], outputs[action]
         if action == "age":
             results[action] = _age(head, output)
         elif action == "gender":

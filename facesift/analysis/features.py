@@ -1,22 +1,22 @@
-"""Image features the analysis heads read beside the embedding: colour texture and SFace's trunk.
+"""Image features the analysis heads read beside the embedding: colour texture and an intermediate map of SFace.
 
 Colour texture (liveness): a printed photo held to a camera loses fine skin texture and shifts its colours
 (ink gamut, paper gloss). Uniform local-binary-pattern histograms of each channel in HSV and YCrCb capture
 both (Boulkenafet, Komulainen and Hadid, "face anti-spoofing based on color texture analysis", ICIP 2015);
 measured against SFace embeddings as features on NUAA's held-out subjects, they are far better (docs/analyze.md).
 
-SFace's trunk (gender, emotion): the 128-d embedding is trained to be the same for one person whatever their
-age, expression or capture, so it throws away part of what a face says about gender and expression; the last
-convolutional map before that projection (1,024 channels over 7x7 places) still has it. Pooled over the whole
-face and its four quarters it gives a linear head about 5 (gender) and 10 (emotion) points more than the
-embedding did (out of fold on the training folds, docs/analyze.md). The trunk is cut from the SFace file
-already installed (a second output of the same graph, so the embedding and the trunk come from one pass):
-nothing new to download.
+SFace's map (age, gender, emotion): the 128-d embedding is trained to be the same for one person whatever their
+age, expression or capture, so it throws away much of what a face says about them. An intermediate map of the
+same network (:data:`MAP_LAYERS`, 512 channels over 14x14 places) still has it; each of those heads is the rest of
+SFace's blocks after its layer, copied from SFace and fine-tuned for its task (``facesift/training/analysis.py``).
+The maps are further outputs of the SFace graph already installed, so the embedding and the maps come from one
+pass and nothing new downloads; the heads' own files ship inside the package.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -45,57 +45,49 @@ def colour_texture(crop: np.ndarray) -> np.ndarray:
     return np.concatenate(histograms).astype(np.float32)
 
 
-#: SFace's last convolutional map (1024 x 7 x 7), before the dropout, flatten and identity projection
-TRUNK_LAYER = "conv_14_relu"
-TRUNK_CHANNELS = 1024
-TRUNK_DIMS = 5 * TRUNK_CHANNELS  # the whole face and its four quarters
-#: faces per run (the maps are 200 KB a face)
-TRUNK_BATCH = 64
+#: SFace layers the fine-tuned heads start from: the outputs of its tenth and twelfth blocks (512 x 14 x 14 each)
+MAP_LAYERS = ("conv_10_relu", "conv_12_relu")
+MAP_SHAPE = (512, 14, 14)
+#: faces per run (each map is 400 KB a face)
+MAP_BATCH = 64
 
 
-def _with_trunk_output(data: bytes) -> bytes:
-    """SFace (repaired as the embedder runs it) with :data:`TRUNK_LAYER` as a second output beside the
-    embedding, so one pass over a crop gives both (the trunk was a second pass of the convolutions)."""
+def _with_map_outputs(data: bytes) -> bytes:
+    """SFace (repaired as the embedder runs it) with :data:`MAP_LAYERS` as outputs beside the embedding, so one
+    pass over a crop gives all of them."""
     model = onnx.load_from_string(repair_sface(data))
-    model.graph.output.append(onnx.helper.make_tensor_value_info(TRUNK_LAYER, onnx.TensorProto.FLOAT, ["n", TRUNK_CHANNELS, 7, 7]))
+    for layer in MAP_LAYERS:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(layer, onnx.TensorProto.FLOAT, ["n", *MAP_SHAPE]))
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
 
-SFACE_FEATURES = register_weights(WeightFile(
-    name="sface-features", distribution=SFACE.distribution, path_in_distribution=SFACE.path_in_distribution, sha256=SFACE.sha256,
-    install_hint=SFACE.install_hint, licence=SFACE.licence, repair=_with_trunk_output, repair_version=SFACE.repair_version,
+SFACE_MAPS = register_weights(WeightFile(
+    name="sface-maps", distribution=SFACE.distribution, path_in_distribution=SFACE.path_in_distribution, sha256=SFACE.sha256,
+    install_hint=SFACE.install_hint, licence=SFACE.licence, repair=_with_map_outputs, repair_version=SFACE.repair_version,
 ))
 
 
 @functools.lru_cache(maxsize=1)
 def _features_session():
-    return open_session(model_path(SFACE_FEATURES.name))
+    return open_session(model_path(SFACE_MAPS.name))
 
 
-def _pool(maps: np.ndarray) -> np.ndarray:
-    """(N, 5 x channels): each map averaged over the face and over each of its quarters."""
-    half = maps.shape[2] // 2
-    halves = (slice(None, half), slice(half, None))
-    quarters = [maps[:, :, rows, cols] for rows in halves for cols in halves]
-    return np.concatenate([maps.mean(axis=(2, 3))] + [q.mean(axis=(2, 3)) for q in quarters], axis=1)
-
-
-def sface_features(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sface_features(crops: np.ndarray, layers: Sequence[str] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One SFace pass over aligned 112 px RGB crops: (N, 128) L2-normalised embeddings, as the ``sface`` embedder
-    gives them, and (N, 5120) float32 pooled trunk (the last map averaged over the face and each quarter)."""
+    gives them, and for each of ``layers`` (of :data:`MAP_LAYERS`) its (N, 512, 14, 14) float32 maps."""
+    unknown = set(layers) - set(MAP_LAYERS)
+    if unknown:
+        raise ValueError(f"SFace maps are available for {', '.join(MAP_LAYERS)}, not {', '.join(sorted(unknown))}")
     session, name = _features_session()
-    embeddings, pooled = [], []
-    for start in range(0, len(crops), TRUNK_BATCH):
-        blob = np.ascontiguousarray(np.asarray(crops[start : start + TRUNK_BATCH]).transpose(0, 3, 1, 2), dtype=np.float32)
-        vectors, maps = session.run(None, {name: blob})
+    wanted = [session.get_outputs()[0].name, *layers]
+    embeddings, maps = [], {layer: [] for layer in layers}
+    for start in range(0, len(crops), MAP_BATCH):
+        blob = np.ascontiguousarray(np.asarray(crops[start : start + MAP_BATCH]).transpose(0, 3, 1, 2), dtype=np.float32)
+        vectors, *found = session.run(wanted, {name: blob})
         embeddings.append(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))
-        pooled.append(_pool(maps))
-    if not pooled:
-        return np.zeros((0, 128), np.float32), np.zeros((0, TRUNK_DIMS), np.float32)
-    return np.concatenate(embeddings).astype(np.float32), np.concatenate(pooled).astype(np.float32)
-
-
-def sface_trunk(crops: np.ndarray) -> np.ndarray:
-    """(N, 5120) float32: SFace's last map over aligned 112 px RGB crops, pooled (:func:`sface_features`)."""
-    return sface_features(crops)[1]
+        for layer, values in zip(layers, found, strict=True):
+            maps[layer].append(values)
+    if not embeddings:
+        return np.zeros((0, 128), np.float32), {layer: np.zeros((0, *MAP_SHAPE), np.float32) for layer in layers}
+    return np.concatenate(embeddings).astype(np.float32), {layer: np.concatenate(v).astype(np.float32) for layer, v in maps.items()}
