@@ -24,12 +24,14 @@ from typing import Sequence
 
 import numpy as np
 
+from facesift.errors import FacesiftError
 from facesift.evaluation.calibration import SAME_HUMAN_CENTROID, SAME_HUMAN_MODEL, merge_labels, same_human_vectors, same_humans
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import ProgressCallback, _progress
 from facesift.gallery.gallery import MEAN_TOP
 from facesift.gallery.operating_point import AGGREGATIONS, DEFAULT_FPIR, operating_point
+from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition import load_card
 from facesift.results import Serialisable
 
@@ -144,7 +146,7 @@ def evaluate_open_set(
                               progress=_progress(progress, f"Embedding ({model}, {detector})"))
     vectors, usable = embeddings.matrix(images)
     labels = np.array(dataset.labels)
-    # SFace's vectors decide which ids are one human and feed the age head (both are in SFace's space)
+    # SFace's vectors decide which ids are one human (they are in SFace's space whatever the model)
     reference, known = same_human_vectors(images, vectors, usable, model, detector, cache_dir, progress)
     merged_pairs: list[tuple[int, int]] = []
     if len(roots) > 1:  # pooled sources: the same human under an id in each is one person
@@ -153,7 +155,6 @@ def evaluate_open_set(
         labels = merge_labels(labels, merged_pairs)
     labels = labels[usable]
     vectors = vectors[usable]
-    apparent_ages = _apparent_ages(reference[usable], known[usable])
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels, minlength=len(dataset.people))
     present = np.flatnonzero(counts > 0)
@@ -196,7 +197,8 @@ def evaluate_open_set(
         if size == len(pool):  # one draw, the whole pool: ``passed`` is every stranger's search against it
             by_source = {name: (int(passed[stranger_sources == name].sum()), int((stranger_sources == name).sum()))
                          for name in sorted(set(stranger_sources))}
-            ages = apparent_ages[stranger_rows]
+            usable_images = [image for image, ok in zip(images, usable, strict=True) if ok]
+            ages = _apparent_ages([usable_images[row] for row in stranger_rows], detector)
             by_age = {name: (int(passed[group].sum()), int(group.sum()))
                       for name, group in ((f"under {CHILD_AGE}", ages < CHILD_AGE), (f"{CHILD_AGE} and over", ages >= CHILD_AGE))
                       if group.any()}
@@ -223,7 +225,8 @@ def evaluate_open_set(
          + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_source.items()) + ".",) if len(roots) > 1 else ()) + (
         (f"FPIR by the strangers' apparent age (the analysis age head) at {len(pool)} people: "
          + "; ".join(f"{name} {fp / n:.2%} ({fp} of {n:,})" for name, (fp, n) in by_age.items())
-         + (". The card is calibrated on adults: children's faces match each other far more often." if f"under {CHILD_AGE}" in by_age else "."),)
+         + (". The card is calibrated on adults: children's faces match each other far more often."
+            if f"under {CHILD_AGE}" in by_age else "."),)
         if by_age else ())
     return OpenSetReport(
         dataset=str(dataset.root), roots=tuple(map(str, roots)) or (str(dataset.root),), model=model, detector=detector,
@@ -235,14 +238,31 @@ def evaluate_open_set(
     )
 
 
-def _apparent_ages(vectors: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """The analysis age head on SFace embeddings, per row (NaN where SFace found no face or no age head ships)."""
+def _apparent_ages(images: Sequence[Path], detector: str) -> np.ndarray:
+    """The analysis age network on the face of each image that the default policy picks (NaN where none is found,
+    or where no age network ships): it reads SFace's own maps of the aligned crop, so it runs on the photos."""
+    from facesift.analysis.analyzer import analyze_faces
     from facesift.analysis.heads import load_heads
+    from facesift.image import load_image
+    from facesift.pipeline import get_pipeline
 
-    ages = np.full(len(vectors), np.nan)
-    head = load_heads().get("age")
-    if head is not None and head.card.input == "embedding" and known.any():
-        ages[known] = head.run(vectors[known])[:, 0]
+    ages = np.full(len(images), np.nan)
+    if "age" not in load_heads():
+        return ages
+    pipeline = get_pipeline(detector, low_resolution=False)
+    rows, crops = [], []
+    for row, path in enumerate(images):
+        try:
+            pixels = load_image(path)
+            faces = pipeline.detect(pixels, policy=DEFAULT_FACE_POLICY)
+        except FacesiftError:
+            continue
+        if faces:
+            rows.append(row)
+            crops.append(pipeline.embedder.align(pixels, faces[0].face))
+    for start in range(0, len(crops), 64):
+        estimates = analyze_faces(crops[start : start + 64], None, ("age",))["age"]
+        ages[rows[start : start + 64]] = [estimate.years for estimate in estimates]
     return ages
 
 
