@@ -1,12 +1,14 @@
 """Milliseconds per face: plain embedding (align + SFace) beside the same faces analysed (age, gender, emotion,
-liveness) as ``analyze`` does it (one SFace pass gives the embedding and the trunk, then the texture and the heads),
+liveness) as ``analyze`` does it (one SFace pass gives the embedding and two intermediate maps, then the texture
+and the heads: the fine-tuned age-gender and emotion networks, the liveness classifier),
 in one run, so the heads' cost is a difference and a ratio measured on the same machine state.
 
     python benchmarks/analyze.py [--faces 32] [--repeat 3]
 
 Faces are real (celeba300 photos, YuNet), detected once outside the timing; both loops start from the same
 photos and detected faces, so detection is left out of both. The per-head rows time each head alone, with the
-inputs it needs (the embedding given): the trunk heads share one pass, so the rows do not add up to the total.
+inputs it needs (the embedding given): the map heads share one SFace pass (age and gender one network too), so
+the rows do not add up to the total.
 """
 
 from __future__ import annotations
