@@ -24,6 +24,7 @@ from facesift.recognition.base import ModelCard, load_card
 from facesift.recognition.trained import (
     LOW_RESOLUTION_MODELS,
     SHIPPED,
+    SHIPPED_ORIGINS,
     install_trained,
     installed_low_resolution,
     pack_trained,
@@ -64,11 +65,15 @@ def test_a_packed_model_is_small_checked_and_unpacked_to_nearly_the_same_network
     monkeypatch.setenv("FACESIFT_CACHE_DIR", str(tmp_path / "cache"))
     card = dataclasses.replace(load_card("sface"), name=f"packtest-{precision}", compatible_with="sface", eye_distance_below=3.0)
     install_trained(source, card)
+    with pytest.raises(ValueError, match="no licence and training script"):  # every shipped model says where it came from
+        pack_trained(card.name, tmp_path / "package", precision=precision)
+    monkeypatch.setitem(SHIPPED_ORIGINS, card.name, ("research use only: a test", "scripts/a_test.sh"))
     packed, digest = pack_trained(card.name, tmp_path / "package", precision=precision, training_data="johns (a test)")
     assert packed.stat().st_size < ratio * source.stat().st_size
     shipped_card = ModelCard(**json.loads((tmp_path / "package" / "cards" / f"{card.name}.json").read_text()))
     assert (
         shipped_card.training_data == "johns (a test)" and "research use only" in shipped_card.licence and precision in shipped_card.source
+        and "scripts/a_test.sh" in shipped_card.source
     )
 
     weights = models.register_weights(models.WeightFile(

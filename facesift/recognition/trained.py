@@ -27,10 +27,15 @@ from facesift.runtime import open_session
 
 #: how the shipped files store their weights (chosen by the resolution sweep, docs/low-resolution.md)
 SHIPPED_PRECISION = "fp16"
-SHIPPED_LICENCE = (
+_LOW_RESOLUTION_LICENCE = (
     "research use only: fine-tuned from SFace 2021dec (Apache-2.0, OpenCV Zoo) on CelebA photos "
     "(non-commercial research terms) and Pins photos (no licence stated; images belong to their owners)"
 )
+#: per model we ship: the licence its training photos impose, and the script that trains it from scratch
+SHIPPED_ORIGINS: dict[str, tuple[str, str]] = {
+    "sface-lowres": (_LOW_RESOLUTION_LICENCE, "scripts/train_lowres.sh"),
+    "sface-tiny": (_LOW_RESOLUTION_LICENCE, "scripts/train_lowres.sh"),
+}
 
 
 def unpack_shipped(data: bytes) -> bytes:
@@ -54,7 +59,7 @@ SHIPPED_SHA256: dict[str, str] = {
 SHIPPED: dict[str, WeightFile] = {
     name: register_weights(WeightFile(
         name=name, distribution=OWN_DISTRIBUTION, path_in_distribution=shipped_weights_path(name), sha256=sha256,
-        install_hint="pip install --force-reinstall facesift", licence=SHIPPED_LICENCE, repair=unpack_shipped, repair_version=2,
+        install_hint="pip install --force-reinstall facesift", licence=SHIPPED_ORIGINS[name][0], repair=unpack_shipped, repair_version=2,
     ))
     for name, sha256 in SHIPPED_SHA256.items()
 }
@@ -166,19 +171,22 @@ def pack_trained(name: str, into: Path, *, precision: str = SHIPPED_PRECISION, t
     path and its sha256 (which :data:`SHIPPED` must carry for the file to load)."""
     from facesift.onnx_repair import store_weights
 
+    if name not in SHIPPED_ORIGINS:
+        raise ValueError(f"{name!r} has no licence and training script in SHIPPED_ORIGINS (facesift/recognition/trained.py)")
+    licence, script = SHIPPED_ORIGINS[name]
     source = _local(name)
     if source is None:
-        raise FileNotFoundError(f"No model {name!r} trained here ({trained_dir()}); train it first (scripts/train_lowres.sh)")
+        raise FileNotFoundError(f"No model {name!r} trained here ({trained_dir()}); train it first ({script})")
     data = store_weights(onnx.load(str(source)), precision).SerializeToString()
     target = into / "weights" / f"{name}.onnx"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
-    card = ModelCard(**json.loads(source.with_suffix(".json").read_text()))
+    card = load_card(name)  # the card in effect: with the thresholds `facesift evaluate calibrate` wrote, if it ran
     shipped = ModelCard(**{
         **card.to_dict(),
-        "licence": SHIPPED_LICENCE,
+        "licence": licence,
         "source": f"shipped with facesift, weights stored {precision} (unpacked to fp32 on first use); "
-                  f"reproduce with scripts/train_lowres.sh ({card.source})",
+                  f"reproduce with {script} ({card.source})",
         "training_data": training_data or card.training_data,
     })
     (into / "cards").mkdir(parents=True, exist_ok=True)
