@@ -1,4 +1,4 @@
-"""``facesift train``: fine-tune SFace, train the cross-resolution embedder or the face SR network.
+"""``facesift train``: fine-tune SFace (cross-resolution, age gaps), train the face SR network or the analysis heads.
 
 Importable without torch (the sub-app is registered in the main CLI); each command checks for the
 ``train`` extra and says how to install it.
@@ -208,6 +208,41 @@ def _finish(onnx_file: Path, name: str, install: bool, **card) -> None:
     if install:
         command = "python -m facesift train " + " ".join(sys.argv[2:])
         console.print(f"registered as {name!r}: {_install(onnx_file, name, command, **card)}")
+
+
+@app.command("age-gap")
+def age_gap(
+    data: Path = typer.Option(FACES / "lag-dev", help="Age-gap set laid out as <person>/y/ (young photos) + <person>/ (adult)."),
+    people: str = typer.Option("fit", help="Which people to train on: fit (every second person in sorted order, as "
+                               "`facesift evaluate age-gap --people fit` counts them) or all."),
+    faces: Path = typer.Option(FACES, "--faces", help="The shared faces folder (its pins90 and utkface-dev keep SFace's embedding)."),
+    cache: Path = CACHE,
+    output: Path = typer.Option(Path("runs/age-gap/sface-agegap.onnx"), help="The ONNX file to write."),
+    epochs: int = typer.Option(8, help="Epochs of --steps steps."),
+    steps: int = typer.Option(50, help="Steps per epoch."),
+    lr: float = typer.Option(1.5e-4, help="Learning rate of SFace's last two blocks."),
+    distill: float = typer.Option(10.0, help="Weight of keeping SFace's embedding on adult and generic faces."),
+    seed: int = typer.Option(0, help="Random seed."),
+    name: str = typer.Option("sface-agegap", help="Name the model is registered under."),
+    install: bool = typer.Option(True, help="Register the result as an embedder (in the facesift cache); calibrate "
+                                 "its thresholds next with `facesift evaluate calibrate --model NAME`."),
+) -> None:
+    """SFace fine-tuned for age gaps: young photos pulled towards their adult selves, SFace kept elsewhere (docs/hard-cases.md)."""
+    _require_torch()
+    from facesift.evaluation.agegap import age_gap_people, split_people
+    from facesift.training.agegap import AgeGapConfig, train_age_gap
+
+    if people not in ("fit", "all"):
+        print_error(f"--people is fit or all, not {people!r}")
+        raise typer.Exit(2)
+    try:
+        chosen = age_gap_people(data)
+        chosen = split_people(chosen)[0] if people == "fit" else chosen
+        config = AgeGapConfig(epochs=epochs, steps_per_epoch=steps, lr=lr, distill=distill, seed=seed)
+        onnx_file = train_age_gap(data, chosen, faces, cache, output, config, log=console.print)
+    except FacesiftError as exc:
+        exit_with_error(exc)
+    _finish(onnx_file, name, install)
 
 
 @app.command()
