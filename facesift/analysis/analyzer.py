@@ -171,7 +171,7 @@ def analyze_faces(
     return results
 
 
-def _sface_crop(pixels: np.ndarray, face: Face) -> np.ndarray:
+def sface_crop(pixels: np.ndarray, face: Face) -> np.ndarray:
     """The crop the heads were trained on: SFace's 112 px ArcFace alignment (a fusion pipeline aligns otherwise)."""
     return align_face(pixels, face.landmarks_array(), 112)
 
@@ -191,7 +191,7 @@ def analyze_image(
 def analyze_detected(pixels: np.ndarray, faces: Sequence[DetectedFace], actions: Sequence[str]) -> list[FaceAnalysis]:
     """Analysis of faces already detected (with their quality) in ``pixels``; faces too small are reported, not analysed."""
     usable = [k for k, item in enumerate(faces) if item.face.eye_distance >= MIN_EYE_DISTANCE]
-    found = analyze_faces([_sface_crop(pixels, faces[k].face) for k in usable], None, actions)
+    found = analyze_faces([sface_crop(pixels, faces[k].face) for k in usable], None, actions)
     analyses = []
     for k, item in enumerate(faces):
         if k not in usable:
@@ -211,4 +211,4 @@ def check_liveness(pixels: np.ndarray, face: DetectedFace | FaceEmbedding) -> Li
         return LivenessCheck(
             False, 0.0, 1.0, "not checked", f"face too small to check liveness: eyes {face.face.eye_distance:.1f} px apart"
         )
-    return analyze_faces([_sface_crop(pixels, face.face)], None, ("liveness",))["liveness"][0]
+    return analyze_faces([sface_crop(pixels, face.face)], None, ("liveness",))["liveness"][0]

@@ -20,20 +20,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from facesift.errors import FacesiftError
 from facesift.evaluation.calibration import SAME_HUMAN_CENTROID, SAME_HUMAN_MODEL, merge_labels, same_human_vectors, same_humans
 from facesift.evaluation.datasets import IdentityDataset
 from facesift.evaluation.embeddings import embed_images
 from facesift.evaluation.pairs import ProgressCallback, _progress
 from facesift.gallery.gallery import MEAN_TOP
 from facesift.gallery.operating_point import AGGREGATIONS, DEFAULT_FPIR, operating_point
-from facesift.pipeline import DEFAULT_FACE_POLICY
 from facesift.recognition import load_card
-from facesift.results import Serialisable
+from facesift.results import Face, Serialisable
 
 LADDER = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 SYNTHETIC_LADDER = (10_000, 100_000, 1_000_000)
@@ -198,7 +196,7 @@ def evaluate_open_set(
             by_source = {name: (int(passed[stranger_sources == name].sum()), int((stranger_sources == name).sum()))
                          for name in sorted(set(stranger_sources))}
             usable_images = [image for image, ok in zip(images, usable, strict=True) if ok]
-            ages = _apparent_ages([usable_images[row] for row in stranger_rows], detector)
+            ages = _apparent_ages([usable_images[row] for row in stranger_rows], embeddings.faces)
             by_age = {name: (int(passed[group].sum()), int(group.sum()))
                       for name, group in ((f"under {CHILD_AGE}", ages < CHILD_AGE), (f"{CHILD_AGE} and over", ages >= CHILD_AGE))
                       if group.any()}
@@ -238,31 +236,19 @@ def evaluate_open_set(
     )
 
 
-def _apparent_ages(images: Sequence[Path], detector: str) -> np.ndarray:
-    """The analysis age network on the face of each image that the default policy picks (NaN where none is found,
-    or where no age network ships): it reads SFace's own maps of the aligned crop, so it runs on the photos."""
-    from facesift.analysis.analyzer import analyze_faces
+def _apparent_ages(images: Sequence[Path], faces: Mapping[Path, Face]) -> np.ndarray:
+    """The analysis age network on the face of each image that was embedded (``faces``, as the embedding step found
+    it; NaN where no age network ships): it reads SFace's own maps of the aligned crop, so it runs on the photos."""
+    from facesift.analysis.analyzer import analyze_faces, sface_crop
     from facesift.analysis.heads import load_heads
     from facesift.image import load_image
-    from facesift.pipeline import get_pipeline
 
     ages = np.full(len(images), np.nan)
     if "age" not in load_heads():
         return ages
-    pipeline = get_pipeline(detector, low_resolution=False)
-    rows, crops = [], []
-    for row, path in enumerate(images):
-        try:
-            pixels = load_image(path)
-            faces = pipeline.detect(pixels, policy=DEFAULT_FACE_POLICY)
-        except FacesiftError:
-            continue
-        if faces:
-            rows.append(row)
-            crops.append(pipeline.embedder.align(pixels, faces[0].face))
-    for start in range(0, len(crops), 64):
-        estimates = analyze_faces(crops[start : start + 64], None, ("age",))["age"]
-        ages[rows[start : start + 64]] = [estimate.years for estimate in estimates]
+    for start in range(0, len(images), 64):
+        crops = [sface_crop(load_image(path), faces[path]) for path in images[start : start + 64]]
+        ages[start : start + len(crops)] = [estimate.years for estimate in analyze_faces(crops, None, ("age",))["age"]]
     return ages
 
 
