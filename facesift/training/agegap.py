@@ -30,7 +30,7 @@ from torch import nn
 from facesift.errors import FacesiftError
 from facesift.evaluation.agegap import read_layout
 from facesift.image import IMAGE_SUFFIXES, load_image
-from facesift.training.analysis import augmented_maps
+from facesift.training.analysis import augmented_maps, random_views, tail_outputs
 from facesift.training.data import TrainingDataError
 from facesift.training.sface import export_onnx, sface_from_onnx
 
@@ -134,17 +134,6 @@ class TunedTail(nn.Module):
         return self.layers(maps)
 
 
-def _embed(network: nn.Module, maps: np.ndarray, rows: np.ndarray, view: int = 0) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([F.normalize(network(torch.from_numpy(np.asarray(maps[rows[s : s + 256], view], np.float32))))
-                          for s in range(0, len(rows), 256)])
-
-
-def _views(maps: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-    views = rng.integers(0, maps.shape[1], len(rows))
-    return torch.from_numpy(np.stack([maps[r, v] for r, v in zip(rows, views, strict=True)]).astype(np.float32))
-
-
 def fine_tune(maps: np.ndarray, person: np.ndarray, young: np.ndarray, generic: np.ndarray, config: AgeGapConfig,
               log: Callable[[str], None] = print) -> nn.Sequential:
     """The whole SFace network with its :data:`TUNED_BLOCKS` fine-tuned (see the module docstring). ``maps`` and
@@ -160,7 +149,7 @@ def fine_tune(maps: np.ndarray, person: np.ndarray, young: np.ndarray, generic: 
         raise TrainingDataError("no young photo of a person with adult photos to train on")
     adults = rows[~young[rows]]
     targets = torch.zeros(int(person.max()) + 1, 128)
-    targets.index_add_(0, torch.from_numpy(person[adults]), _embed(teacher, maps, adults))
+    targets.index_add_(0, torch.from_numpy(person[adults]), F.normalize(torch.from_numpy(tail_outputs(teacher, maps, adults))))
     targets = F.normalize(targets)
     optimiser = torch.optim.AdamW([p for p in tail.parameters() if p.requires_grad], lr=config.lr, weight_decay=1e-4)
     steps = config.epochs * config.steps_per_epoch
@@ -172,8 +161,8 @@ def fine_tune(maps: np.ndarray, person: np.ndarray, young: np.ndarray, generic: 
     for step in range(steps):
         batch = np.concatenate([rng.choice(young_rows, config.batch // 2), rng.choice(rows, config.batch // 2)])
         is_young = torch.from_numpy(young[batch])
-        faces = _views(maps, batch, rng)
-        generic_batch = _views(generic, rng.choice(len(generic), config.batch), rng)
+        faces = random_views(maps, batch, rng)
+        generic_batch = random_views(generic, rng.choice(len(generic), config.batch), rng)
         out = F.normalize(tail(faces))
         with torch.no_grad():
             sface_out, sface_generic = F.normalize(teacher(faces)), F.normalize(teacher(generic_batch))

@@ -272,6 +272,12 @@ def augmented_maps(crops: np.ndarray, layer: str, views: int, seed: int, folder:
     return np.load(path, mmap_mode="r")
 
 
+def random_views(maps: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    """A float32 batch of the faces ``rows`` of (N, views, ...) ``maps``, each in one of its views drawn at random."""
+    views = rng.integers(0, maps.shape[1], len(rows))
+    return torch.from_numpy(np.stack([maps[r, v] for r, v in zip(rows, views, strict=True)]).astype(np.float32))
+
+
 def _train_tail(network: TailNetwork, maps: np.ndarray, rows: np.ndarray, loss: Callable, config: TailConfig) -> TailNetwork:
     """Fine-tune ``network`` on the faces ``rows`` of ``maps``, one random view of each face an epoch;
     ``loss(output, rows)`` scores a batch (with mixup, two losses are mixed)."""
@@ -286,8 +292,7 @@ def _train_tail(network: TailNetwork, maps: np.ndarray, rows: np.ndarray, loss: 
         order = rng.permutation(rows)
         for start in range(0, len(order), config.batch):
             chosen = np.sort(order[start : start + config.batch])
-            views = rng.integers(0, maps.shape[1], len(chosen))
-            batch = torch.from_numpy(np.stack([maps[r, v] for r, v in zip(chosen, views, strict=True)]).astype(np.float32))
+            batch = random_views(maps, chosen, rng)
             if config.mixup > 0:
                 share = float(rng.beta(config.mixup, config.mixup))
                 partner = rng.permutation(len(chosen))
@@ -302,7 +307,7 @@ def _train_tail(network: TailNetwork, maps: np.ndarray, rows: np.ndarray, loss: 
     return network.eval()
 
 
-def _tail_outputs(network: TailNetwork, maps: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def tail_outputs(network: nn.Module, maps: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The network's raw outputs on the faces themselves (view 0), as inference sees them."""
     with torch.no_grad():
         return np.concatenate([network(torch.from_numpy(np.asarray(maps[rows[s : s + 256], 0], np.float32))).numpy()
