@@ -81,13 +81,13 @@ class EmbeddingHead(nn.Module):
 
 
 class StandardisedLinear(nn.Module):
-    """A linear classifier on features standardised with the training set's mean and spread (kept inside)."""
+    """A linear classifier (one logit) on features standardised with the training set's mean and spread (kept inside)."""
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, outputs: int = 1) -> None:
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
-        self.linear = nn.Linear(len(mean), outputs)
+        self.linear = nn.Linear(len(mean), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear((x - self.mean) / self.std)
